@@ -1,0 +1,272 @@
+"""The service-facing API: time a request, record its status, ship it in the background."""
+
+import atexit
+import functools
+import inspect
+import logging
+import socket
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from telemetry_client.events import (
+    STATUS_SERVICE_ERROR,
+    STATUS_SUCCESS,
+    build_event,
+    format_time,
+    status_from_http,
+)
+from telemetry_client.transport import BatchSender, SenderStats
+
+log = logging.getLogger("telemetry_client")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_correlation: ContextVar[tuple[str | None, str | None]] = ContextVar(
+    "telemetry_correlation", default=(None, None)
+)
+
+
+@contextmanager
+def correlation(scenario: str | None = None, partner: str | None = None) -> Iterator[None]:
+    """Scenario and partner for every request recorded inside the block (nested blocks override).
+
+    A context variable, so it follows the request through threads started with
+    `contextvars.copy_context()` and through asyncio tasks.
+    """
+    outer_scenario, outer_partner = _correlation.get()
+    token = _correlation.set((scenario or outer_scenario, partner or outer_partner))
+    try:
+        yield
+    finally:
+        _correlation.reset(token)
+
+
+class RequestScope:
+    """One timed request; set `http_status` or `status` before the block ends."""
+
+    __slots__ = (
+        "_started",
+        "_wall",
+        "caller",
+        "event_id",
+        "http_status",
+        "operation",
+        "partner",
+        "request_type",
+        "scenario",
+        "status",
+    )
+
+    def __init__(
+        self,
+        operation: str,
+        request_type: str,
+        caller: str,
+        scenario: str | None,
+        partner: str | None,
+        event_id: str | None,
+    ) -> None:
+        self.operation = operation
+        self.request_type = request_type
+        self.caller = caller
+        self.scenario = scenario
+        self.partner = partner
+        self.event_id = event_id or uuid.uuid4().hex
+        self.http_status: int | None = None
+        self.status: int | None = None
+        self._wall = datetime.now(UTC)
+        self._started = time.perf_counter()
+
+    def request_status(self, failed: bool) -> int:
+        if self.status is not None:
+            return self.status
+        if self.http_status is not None:
+            return status_from_http(self.http_status)
+        return STATUS_SERVICE_ERROR if failed else STATUS_SUCCESS
+
+
+class TelemetryClient:
+    """Records one event per incoming request and ships them to the HTTP receiver.
+
+    `endpoint` is the receiver's base URL (`http://host:8080`) or its full `/v1/events` URL.
+    Recording never blocks and never raises: a full queue drops the event and counts it
+    (`stats().dropped`). Queued events are flushed at interpreter exit.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        token: str,
+        *,
+        environment: str = "",
+        role: str = "",
+        role_instance: str | None = None,
+        is_test: bool = False,
+        max_queue: int = 10_000,
+        batch_size: int = 500,
+        flush_interval: float = 1.0,
+        timeout: float = 10.0,
+        retry_deadline: float = 60.0,
+        exit_flush_timeout: float = 5.0,
+    ) -> None:
+        url = endpoint.rstrip("/")
+        if not url.endswith("/v1/events"):
+            url += "/v1/events"
+        self.environment = environment
+        self.role = role
+        self.role_instance = socket.gethostname() if role_instance is None else role_instance
+        self.is_test = is_test
+        self._exit_flush_timeout = exit_flush_timeout
+        self._sender = BatchSender(
+            url,
+            token,
+            max_queue=max_queue,
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+            timeout=timeout,
+            retry_deadline=retry_deadline,
+        )
+        _open_clients.add(self)
+
+    correlation = staticmethod(correlation)
+
+    @contextmanager
+    def request(
+        self,
+        operation: str,
+        *,
+        request_type: str = "",
+        caller: str = "",
+        scenario: str | None = None,
+        partner: str | None = None,
+        event_id: str | None = None,
+    ) -> Iterator[RequestScope]:
+        """Time the block as one request; an exception escaping it records a failure."""
+        scope = RequestScope(operation, request_type, caller, scenario, partner, event_id)
+        try:
+            yield scope
+        except BaseException:
+            self._finish(scope, failed=True)
+            raise
+        self._finish(scope, failed=False)
+
+    def track(
+        self,
+        operation: str | None = None,
+        *,
+        request_type: str = "",
+        caller: str = "",
+        scenario: str | None = None,
+        partner: str | None = None,
+    ) -> Callable[[F], F]:
+        """Decorator: every call of the function (sync or async) is one request."""
+
+        def decorate(function: F) -> F:
+            name = operation or function.__qualname__
+            options = dict(
+                request_type=request_type, caller=caller, scenario=scenario, partner=partner
+            )
+
+            if inspect.iscoroutinefunction(function):
+
+                @functools.wraps(function)
+                async def run_async(*args: Any, **kwargs: Any) -> Any:
+                    with self.request(name, **options):
+                        return await function(*args, **kwargs)
+
+                return run_async  # type: ignore[return-value]
+
+            @functools.wraps(function)
+            def run(*args: Any, **kwargs: Any) -> Any:
+                with self.request(name, **options):
+                    return function(*args, **kwargs)
+
+            return run  # type: ignore[return-value]
+
+        return decorate
+
+    def record(
+        self,
+        operation: str,
+        *,
+        latency_ms: float,
+        request_status: int | None,
+        time: datetime | None = None,
+        request_type: str = "",
+        caller: str = "",
+        scenario: str | None = None,
+        partner: str | None = None,
+        event_id: str | None = None,
+    ) -> bool:
+        """Record a request measured elsewhere; False if it was dropped."""
+        try:
+            context_scenario, context_partner = _correlation.get()
+            event = build_event(
+                event_id=event_id or uuid.uuid4().hex,
+                time=format_time(time or datetime.now(UTC)),
+                operation=operation,
+                latency_ms=latency_ms,
+                request_status=request_status,
+                request_type=request_type,
+                caller=caller,
+                scenario=scenario or context_scenario,
+                partner=partner or context_partner,
+                environment=self.environment,
+                role=self.role,
+                role_instance=self.role_instance,
+                is_test=self.is_test,
+            )
+            return self._sender.submit(event)
+        except Exception:
+            log.exception("telemetry event for %r not recorded", operation)
+            return False
+
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """Send everything queued; True if it was all handed over within `timeout` seconds."""
+        return self._sender.flush(timeout)
+
+    def close(self, timeout: float | None = 5.0) -> bool:
+        """Flush and stop the background thread."""
+        _open_clients.discard(self)
+        return self._sender.close(timeout)
+
+    def stats(self) -> SenderStats:
+        return self._sender.stats()
+
+    def __enter__(self) -> "TelemetryClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _finish(self, scope: RequestScope, failed: bool) -> None:
+        try:
+            latency_ms = (time.perf_counter() - scope._started) * 1000.0
+            self.record(
+                scope.operation,
+                latency_ms=latency_ms,
+                request_status=scope.request_status(failed),
+                time=scope._wall,
+                request_type=scope.request_type,
+                caller=scope.caller,
+                scenario=scope.scenario,
+                partner=scope.partner,
+                event_id=scope.event_id,
+            )
+        except Exception:
+            log.exception("telemetry event for %r not recorded", scope.operation)
+
+
+_open_clients: "weakref.WeakSet[TelemetryClient]" = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for client in list(_open_clients):
+        client.close(client._exit_flush_timeout)
