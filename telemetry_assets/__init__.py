@@ -1,0 +1,5 @@
+"""Service availability platform: Dagster assets over DuckDB and Parquet."""
+
+from telemetry_assets.definitions import defs
+
+__all__ = ["defs"]

@@ -1,0 +1,45 @@
+"""Published availability tables (SPEC §7): what the dashboard and alerts read."""
+
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+
+from telemetry_assets.assets.transform import DAILY_LATENCY, MINUTE_AGGREGATE, VALIDATED
+from telemetry_assets.lake import Grain, Table
+from telemetry_assets.partitions import daily_partitions
+from telemetry_assets.resources import TelemetryStore
+from telemetry_assets.stage import run_sql_stage
+
+SCENARIO_DAILY = Table("published", "scenario_daily", Grain.DAY)
+SCENARIO_PARTNER_DAILY = Table("published", "scenario_partner_daily", Grain.DAY)
+SCENARIO_MINUTE = Table("published", "scenario_minute", Grain.DAY)
+
+PUBLISHED_TABLES = (SCENARIO_DAILY, SCENARIO_PARTNER_DAILY, SCENARIO_MINUTE)
+
+daily = {"partitions_def": daily_partitions, "backfill_policy": BackfillPolicy.single_run()}
+
+
+@asset(group_name="published", deps=["validated", "daily_latency"], kinds={"sql"}, **daily)
+def scenario_daily(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
+    """Availability, latency and SLO attainment per scenario and day."""
+    return MaterializeResult(
+        metadata=run_sql_stage(context, store.lake, SCENARIO_DAILY, [VALIDATED, DAILY_LATENCY])
+    )
+
+
+@asset(group_name="published", deps=["validated", "daily_latency"], kinds={"sql"}, **daily)
+def scenario_partner_daily(
+    context: AssetExecutionContext, store: TelemetryStore
+) -> MaterializeResult:
+    """Availability and latency per scenario, partner and day."""
+    return MaterializeResult(
+        metadata=run_sql_stage(
+            context, store.lake, SCENARIO_PARTNER_DAILY, [VALIDATED, DAILY_LATENCY]
+        )
+    )
+
+
+@asset(group_name="published", deps=["validated", "minute_aggregate"], kinds={"sql"}, **daily)
+def scenario_minute(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
+    """Availability per scenario and minute of the day, for incident charts."""
+    return MaterializeResult(
+        metadata=run_sql_stage(context, store.lake, SCENARIO_MINUTE, [VALIDATED, MINUTE_AGGREGATE])
+    )

@@ -1,0 +1,98 @@
+"""Reference tables loaded from the CSVs in TELEMETRY_REFERENCE_DIR, like dbt seeds."""
+
+from contextlib import closing
+from pathlib import Path
+
+import pandas as pd
+import pandera.errors
+import pandera.pandas as pa
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from telemetry_assets.lake import Grain, Table
+from telemetry_assets.resources import TelemetryStore
+from telemetry_assets.schemas import (
+    CustomerReference,
+    OperationScenarioReference,
+    ScenarioReference,
+)
+from telemetry_assets.sql import compute_connection
+
+SCENARIOS = Table("reference", "scenarios", Grain.SNAPSHOT)
+CUSTOMERS = Table("reference", "customers", Grain.SNAPSHOT)
+OPERATION_SCENARIOS = Table("reference", "operation_scenarios", Grain.SNAPSHOT)
+
+
+class ReferenceDataError(ValueError):
+    """A reference CSV breaks its contract; the message names the file, rows and rules."""
+
+
+def read_reference_csv(path: Path, model: type[pa.DataFrameModel]) -> pd.DataFrame:
+    """The CSV as a frame that satisfies `model`, or a ReferenceDataError saying what is wrong."""
+    if not path.is_file():
+        raise ReferenceDataError(f"{path}: file not found")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.EmptyDataError as error:
+        raise ReferenceDataError(f"{path}: the file is empty (expected a header row)") from error
+    frame = frame.apply(lambda column: column.str.strip())
+    if frame.empty:
+        raise ReferenceDataError(f"{path}: no rows below the header")
+    try:
+        return model.validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as errors:
+        raise ReferenceDataError(_describe_failures(path, errors.failure_cases)) from errors
+
+
+def _describe_failures(path: Path, failures: pd.DataFrame) -> str:
+    lines = [f"{path}: {len(failures)} problem(s)"]
+    for failure in failures.head(20).itertuples():
+        if pd.isna(failure.index):
+            where = "header" if failure.schema_context == "DataFrameSchema" else "column"
+            lines.append(f"  {where}: {failure.check} ({failure.failure_case})")
+        else:
+            # Data row i of the frame is line i + 2 of the file (line 1 is the header).
+            lines.append(
+                f"  line {int(failure.index) + 2}, column {failure.column}: "
+                f"{failure.check} (value {failure.failure_case!r})"
+            )
+    return "\n".join(lines)
+
+
+def _load(
+    context: AssetExecutionContext,
+    store: TelemetryStore,
+    table: Table,
+    model: type[pa.DataFrameModel],
+) -> MaterializeResult:
+    path = store.settings.reference_dir / f"{table.name}.csv"
+    frame = read_reference_csv(path, model)
+    lake = store.lake
+    with closing(compute_connection()) as con:
+        rows = lake.write(table, None, con.from_df(frame))
+    lake.publish_views([table])
+    context.log.info(f"{table.qualified_name}: {rows} rows from {path}")
+    return MaterializeResult(
+        metadata={
+            "rows": rows,
+            "source": str(path.absolute()),
+            "preview": MetadataValue.md(frame.head(10).to_markdown(index=False)),
+        }
+    )
+
+
+@asset(group_name="reference", kinds={"csv", "parquet"})
+def scenarios(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
+    """Scenarios with their name, owning service, SLO target % and stid, one row per scenario."""
+    return _load(context, store, SCENARIOS, ScenarioReference)
+
+
+@asset(group_name="reference", kinds={"csv", "parquet"})
+def customers(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
+    """Partners (customers) with their name and tier, one row per partner id."""
+    return _load(context, store, CUSTOMERS, CustomerReference)
+
+
+@asset(group_name="reference", kinds={"csv", "parquet"})
+def operation_scenarios(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
+    """The operation allow-list: which scenario an operation name belongs to."""
+    return _load(context, store, OPERATION_SCENARIOS, OperationScenarioReference)

@@ -1,0 +1,40 @@
+"""The code location: every asset, job and resource of the platform."""
+
+from dagster import (
+    AssetSelection,
+    Definitions,
+    define_asset_job,
+    in_process_executor,
+    load_assets_from_modules,
+)
+
+from telemetry_assets.assets import ingest, publish, reference, transform
+from telemetry_assets.resources import TelemetryStore
+
+all_assets = load_assets_from_modules([reference, ingest, transform, publish])
+
+hourly_job = define_asset_job(
+    "hourly_pipeline",
+    selection=AssetSelection.groups("raw", "quarantine", "staging")
+    | AssetSelection.assets("minute_aggregate", "minute_latency"),
+    description="Landing files of an hour (or a range of hours) to minute aggregates.",
+)
+daily_job = define_asset_job(
+    "daily_pipeline",
+    selection=AssetSelection.groups("curated", "published")
+    | AssetSelection.assets("daily_latency", "daily_aggregate"),
+    description="Minute aggregates of a day (or a range of days) to the published tables.",
+)
+reference_job = define_asset_job(
+    "reference_data",
+    selection=AssetSelection.groups("reference"),
+    description="Reload the reference CSVs.",
+)
+
+defs = Definitions(
+    assets=all_assets,
+    jobs=[reference_job, hourly_job, daily_job],
+    resources={"store": TelemetryStore()},
+    # One step's SQL already uses every core; a subprocess per step only adds seconds of start-up.
+    executor=in_process_executor,
+)

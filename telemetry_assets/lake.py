@@ -1,0 +1,164 @@
+"""Partitioned Parquet storage, and the DuckDB warehouse of views over it.
+
+Each partition of each table is one Parquet file, written to a temporary name, fsynced and
+renamed over the previous version. A re-run replaces exactly that partition, an interrupted run
+leaves the previous file in place, and runs for different partitions never touch the same file,
+so any number of processes can write at once. The warehouse file only holds views over the
+files; it is opened read-write for the few milliseconds it takes to (re)define them.
+"""
+
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+
+class Grain(Enum):
+    HOUR = "hour"
+    DAY = "day"
+    SNAPSHOT = "snapshot"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of the lake; `schema` is the pipeline stage, also the Dagster group."""
+
+    schema: str
+    name: str
+    grain: Grain
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+class UpstreamMissing(RuntimeError):
+    """An input partition has not been materialized yet."""
+
+
+def _partition_dir(table: Table, start: datetime | None) -> str:
+    if table.grain is Grain.SNAPSHOT:
+        return "current"
+    if start is None:
+        raise ValueError(f"{table.qualified_name} is partitioned by {table.grain.value}")
+    # Directory names avoid ':' so that Hadoop-style readers (Spark) accept the paths.
+    if table.grain is Grain.HOUR:
+        return f"hour={start:%Y-%m-%dT%H}"
+    return f"day={start:%Y-%m-%d}"
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class Lake:
+    """Parquet files under `root`, one per table partition; views over them in `warehouse_path`."""
+
+    def __init__(self, root: Path, warehouse_path: Path):
+        self.root = root
+        self.warehouse_path = warehouse_path
+
+    def table_dir(self, table: Table) -> Path:
+        return self.root / table.schema / table.name
+
+    def partition_path(self, table: Table, start: datetime | None = None) -> Path:
+        return self.table_dir(table) / _partition_dir(table, start) / "data.parquet"
+
+    def write(self, table: Table, start: datetime | None, relation: duckdb.DuckDBPyRelation) -> int:
+        """Replace one partition with the relation's rows, atomically; returns the row count."""
+        target = self.partition_path(table, start)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            relation.to_parquet(str(temporary), compression="zstd")
+            rows = pq.read_metadata(temporary).num_rows
+            with open(temporary, "rb") as written:
+                os.fsync(written.fileno())
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+        directory = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        return rows
+
+    def register(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: Table,
+        starts: Sequence[datetime | None] = (None,),
+        view_name: str | None = None,
+    ) -> None:
+        """Expose the given partitions of a table to `con` as a view named after the table."""
+        paths = [self.partition_path(table, start) for start in starts]
+        missing = [path for path in paths if not path.exists()]
+        if missing:
+            shown = ", ".join(path.parent.name for path in missing[:5])
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise UpstreamMissing(
+                f"{table.qualified_name} has not been materialized for {shown}{more}: "
+                "materialize those partitions first (for example with `telemetry backfill`)"
+            )
+        # Partition directories look like hive keys (day=...), but the files hold every column.
+        relation = con.read_parquet(
+            [str(path) for path in paths], union_by_name=True, hive_partitioning=False
+        )
+        relation.create_view(view_name or table.name, replace=True)
+
+    def publish_views(self, tables: Iterable[Table]) -> None:
+        """Define warehouse views over every partition file of the tables that have any."""
+        statements = []
+        for table in tables:
+            pattern = self.table_dir(table) / "*" / "data.parquet"
+            if not any(self.table_dir(table).glob("*/data.parquet")):
+                continue
+            statements.append(f"create schema if not exists {table.schema}")
+            statements.append(
+                f"create or replace view {table.qualified_name} as select * from "
+                f"read_parquet({_sql_string(str(pattern))}, union_by_name = true, "
+                "hive_partitioning = false)"
+            )
+        if not statements:
+            return
+        with self.warehouse(read_only=False) as con:
+            con.execute("begin")
+            for statement in statements:
+                con.execute(statement)
+            con.execute("commit")
+
+    @contextlib.contextmanager
+    def warehouse(
+        self, read_only: bool = True, timeout_s: float = 60.0
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open the warehouse, waiting while another process briefly holds its file lock."""
+        self.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+        if read_only and not self.warehouse_path.exists():
+            raise FileNotFoundError(
+                f"no warehouse at {self.warehouse_path}: run the pipeline first (make demo)"
+            )
+        deadline = time.monotonic() + timeout_s
+        delay = 0.01
+        while True:
+            try:
+                con = duckdb.connect(str(self.warehouse_path), read_only=read_only)
+                break
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        try:
+            con.execute("set TimeZone = 'UTC'")
+            yield con
+        finally:
+            con.close()

@@ -1,0 +1,120 @@
+"""Landing files as numbered lines, for the raw stage's SQL to parse.
+
+DuckDB's JSON reader cannot say on which line a malformed record sits, skips nothing it cannot
+parse without dropping it silently, and gives up on a whole gzip file whose last member is
+truncated. So the bytes are split into numbered lines here (bulk byte operations, no per-line
+Python logic) and DuckDB parses every line in the raw stage's SQL.
+"""
+
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+LINE_SCHEMA = pa.schema(
+    [("file", pa.string()), ("line_number", pa.int64()), ("line", pa.binary())]
+)
+LANDING_SUFFIXES = (".jsonl", ".jsonl.gz")
+_CHUNK_BYTES = 16 << 20
+
+
+@dataclass(frozen=True)
+class StreamDefect:
+    """A part of a file that could not be read as lines at all (a broken gzip stream)."""
+
+    file: str
+    line_number: int
+    reason: str
+    raw_line: str
+
+
+class _BrokenStream(Exception):
+    pass
+
+
+def hour_folder(landing_dir: Path, hour_start: datetime) -> Path:
+    """The landing folder of one event-time hour (SPEC §7)."""
+    return landing_dir / "events" / f"date={hour_start:%Y-%m-%d}" / f"hour={hour_start:%H}"
+
+
+def landing_files(landing_dir: Path, hour_start: datetime) -> list[Path]:
+    """The hour's landing files in a stable order; temporary and hidden files are not data."""
+    folder = hour_folder(landing_dir, hour_start)
+    if not folder.is_dir():
+        return []
+    return sorted(
+        path
+        for path in folder.iterdir()
+        if path.is_file() and not path.name.startswith(".") and path.name.endswith(LANDING_SUFFIXES)
+    )
+
+
+def _plain_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as source:
+        while chunk := source.read(_CHUNK_BYTES):
+            yield chunk
+
+
+def _gzip_chunks(path: Path) -> Iterator[bytes]:
+    """Decompressed bytes of every gzip member; what precedes a defect is still yielded."""
+    decompressor = zlib.decompressobj(wbits=31)
+    member_started = False
+    with open(path, "rb") as source:
+        while compressed := source.read(_CHUNK_BYTES):
+            while compressed:
+                member_started = True
+                try:
+                    yield decompressor.decompress(compressed)
+                except zlib.error as error:
+                    raise _BrokenStream(f"corrupt gzip data: {error}") from error
+                if not decompressor.eof:
+                    break
+                # A member ended; concatenated members (appended batches) continue the file.
+                compressed = decompressor.unused_data
+                decompressor = zlib.decompressobj(wbits=31)
+                member_started = False
+    if member_started:
+        yield decompressor.flush()
+        raise _BrokenStream("truncated gzip member: the file ends inside compressed data")
+
+
+def _batch(file: str, first_line: int, lines: Sequence[bytes]) -> pa.RecordBatch:
+    count = len(lines)
+    return pa.record_batch(
+        [
+            pa.array([file] * count, pa.string()),
+            pa.array(np.arange(first_line, first_line + count, dtype=np.int64)),
+            pa.array(lines, pa.binary()),
+        ],
+        schema=LINE_SCHEMA,
+    )
+
+
+def read_lines(paths: Sequence[Path]) -> tuple[pa.Table, list[StreamDefect]]:
+    """Every line of the files, numbered from 1, and the defects that cut a file short."""
+    batches: list[pa.RecordBatch] = []
+    defects: list[StreamDefect] = []
+    for path in paths:
+        name = str(path)
+        chunks = _gzip_chunks(path) if path.name.endswith(".gz") else _plain_chunks(path)
+        next_line = 1
+        pending = b""
+        try:
+            for chunk in chunks:
+                lines = (pending + chunk).split(b"\n")
+                pending = lines.pop()
+                if lines:
+                    batches.append(_batch(name, next_line, lines))
+                    next_line += len(lines)
+        except _BrokenStream as broken:
+            defects.append(
+                StreamDefect(name, next_line, str(broken), pending.decode("utf-8", "replace"))
+            )
+            pending = b""
+        if pending:
+            batches.append(_batch(name, next_line, [pending]))
+    return pa.Table.from_batches(batches, schema=LINE_SCHEMA), defects
