@@ -189,7 +189,11 @@ class BatchSender:
                     self._deliver(batch[:middle])
                     self._deliver(batch[middle:])
                     return
-                if status != 200 and status not in _RETRYABLE_STATUS:
+                if status == 200 or (status == 400 and b'"rejected"' in payload):
+                    # 400 with a list of rejections: every event was invalid; count them.
+                    self._record_answer(len(batch), payload)
+                    return
+                if status not in _RETRYABLE_STATUS:
                     log.warning(
                         "telemetry receiver refused a batch of %d events: HTTP %d %s",
                         len(batch),
@@ -197,9 +201,6 @@ class BatchSender:
                         payload[:200].decode("utf-8", "replace"),
                     )
                     self._count("failed", len(batch))
-                    return
-                if status == 200:
-                    self._record_answer(len(batch), payload)
                     return
                 raise _Retryable(f"HTTP {status}", retry_after)
             except (OSError, http.client.HTTPException, _Retryable) as error:

@@ -1,0 +1,152 @@
+"""The HTTP receiver: `POST /v1/events`, `POST /v1/traces` (OTLP), `/healthz`, `/metrics`."""
+
+import hmac
+import json
+import logging
+import os
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from telemetry_ingest.ingest import Ingestor, IngestResult
+from telemetry_ingest.metrics import Metrics
+from telemetry_ingest.otlp import map_spans, protobuf_response, spans_from_json, spans_from_protobuf
+from telemetry_ingest.payload import EventLines, PayloadError, decode_body, split_events
+from telemetry_ingest.settings import IngestSettings
+
+log = logging.getLogger("telemetry_ingest")
+
+_PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
+# How much of an oversize body is still read (and discarded) so that the sender, which is
+# usually still writing it, gets to read the 413 instead of a reset connection.
+_DRAIN_FACTOR = 4
+
+
+def create_app(settings: IngestSettings | None = None) -> FastAPI:
+    """Build the receiver; settings come from the environment at this moment if not given."""
+    settings = settings or IngestSettings.from_env()
+    if not settings.tokens:
+        raise ValueError("no ingest tokens configured: set TELEMETRY_INGEST_TOKENS=token1,token2")
+    settings.landing_dir.mkdir(parents=True, exist_ok=True)
+    metrics = Metrics()
+    ingestor = Ingestor(settings.landing_dir, metrics)
+    tokens = [token.encode() for token in settings.tokens]
+    app = FastAPI(title="telemetry receiver", docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.metrics = metrics
+
+    def answer(
+        path: str, status: int, content: Any, media_type: str = "application/json"
+    ) -> Response:
+        metrics.inc("telemetry_ingest_requests_total", path=path, code=str(status))
+        body = content if isinstance(content, bytes) else json.dumps(content).encode()
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return Response(body, status_code=status, media_type=media_type, headers=headers)
+
+    def authorized(request: Request) -> bool:
+        scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not credential:
+            return False
+        offered = credential.strip().encode()
+        # Compare against every token so the time taken does not reveal which one matched.
+        return sum(hmac.compare_digest(offered, token) for token in tokens) > 0
+
+    async def read_body(request: Request, path: str) -> bytes | Response:
+        if not authorized(request):
+            return answer(path, 401, {"error": "missing or unknown bearer token"})
+        limit = settings.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        too_large = {"error": f"request body exceeds {limit} bytes"}
+        if declared.isdigit() and int(declared) > limit * _DRAIN_FACTOR:
+            return answer(path, 413, too_large)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit * _DRAIN_FACTOR:
+                break
+            if size <= limit:
+                chunks.append(chunk)
+        if size > limit:
+            return answer(path, 413, too_large)
+        return b"".join(chunks)
+
+    def ingest_events(body: bytes, encoding: str | None) -> tuple[IngestResult, EventLines]:
+        events = split_events(decode_body(body, encoding, settings.max_body_bytes))
+        return ingestor.ingest(events.lines, "http"), events
+
+    @app.post("/v1/events")
+    async def post_events(request: Request) -> Response:
+        """NDJSON or a JSON array of SPEC §2 events, optionally gzip'd; answered once durable."""
+        path = "/v1/events"
+        body = await read_body(request, path)
+        if isinstance(body, Response):
+            return body
+        metrics.inc("telemetry_ingest_bytes_received_total", len(body), source="http")
+        try:
+            result, events = await run_in_threadpool(
+                ingest_events, body, request.headers.get("content-encoding")
+            )
+        except PayloadError as error:
+            return answer(path, error.status, {"error": error.message})
+        except OSError:
+            log.exception("landing write failed")
+            return answer(path, 503, {"error": "landing write failed; retry"})
+        rejected = [
+            {events.position_name: events.positions[index], "reason": reason}
+            for index, reason in result.rejected
+        ]
+        # Nothing usable at all is the sender's error; a partly valid batch is a success
+        # whose answer lists what was refused.
+        status = 400 if rejected and not result.accepted else 200
+        return answer(path, status, {"accepted": result.accepted, "rejected": rejected})
+
+    def ingest_spans(body: bytes, encoding: str | None, protobuf: bool) -> tuple[int, int, str]:
+        decoded = decode_body(body, encoding, settings.max_body_bytes)
+        spans = spans_from_protobuf(decoded) if protobuf else spans_from_json(decoded)
+        mapped = map_spans(spans)
+        metrics.inc("telemetry_ingest_otlp_spans_ignored_total", mapped.ignored)
+        result = ingestor.ingest(mapped.lines, "otlp")
+        first = result.rejected[0][1] if result.rejected else ""
+        return result.accepted, len(result.rejected), first
+
+    @app.post("/v1/traces")
+    async def post_traces(request: Request) -> Response:
+        """OTLP/HTTP ExportTraceServiceRequest: each server span becomes one request event."""
+        path = "/v1/traces"
+        body = await read_body(request, path)
+        if isinstance(body, Response):
+            return body
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        protobuf = content_type in _PROTOBUF_TYPES
+        if not protobuf and content_type != "application/json":
+            return answer(path, 415, {"error": "use application/json or application/x-protobuf"})
+        metrics.inc("telemetry_ingest_bytes_received_total", len(body), source="otlp")
+        try:
+            _, rejected, reason = await run_in_threadpool(
+                ingest_spans, body, request.headers.get("content-encoding"), protobuf
+            )
+        except PayloadError as error:
+            return answer(path, error.status, {"error": error.message})
+        except OSError:
+            log.exception("landing write failed")
+            return answer(path, 503, {"error": "landing write failed; retry"})
+        message = f"{rejected} spans rejected, first: {reason}" if rejected else ""
+        if protobuf:
+            return answer(path, 200, protobuf_response(rejected, message), content_type)
+        partial = {"rejectedSpans": rejected, "errorMessage": message} if rejected else {}
+        return answer(path, 200, {"partialSuccess": partial} if partial else {})
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        """200 while the landing folder is writable."""
+        if os.access(settings.landing_dir, os.W_OK | os.X_OK):
+            return answer("/healthz", 200, {"status": "ok"})
+        return answer("/healthz", 503, {"status": "landing folder not writable"})
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return app
