@@ -225,6 +225,7 @@ class TelemetryClient:
             return self._sender.submit(event)
         except Exception:
             log.exception("telemetry event for %r not recorded", operation)
+            self._sender.count_dropped()
             return False
 
     def flush(self, timeout: float | None = 10.0) -> bool:

@@ -104,6 +104,10 @@ class BatchSender:
                 self._lock.notify_all()
             return True
 
+    def count_dropped(self) -> None:
+        """An event the client could not even build: lost all the same, so counted."""
+        self._count("dropped")
+
     def flush(self, timeout: float | None = None) -> bool:
         """Send everything queued now; True if the queue drained within `timeout` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
