@@ -1,8 +1,155 @@
 """The `telemetry` command: what a person does without the Dagster UI."""
 
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table as RichTable
+
+from telemetry_assets.resources import Settings
+
+console = Console(stderr=True)
+
+
+def _moment(_ctx, _param, value: str | None) -> datetime | None:
+    from telemetry_assets.runs import BadRange, parse_moment
+
+    if value is None:
+        return None
+    try:
+        return parse_moment(value)
+    except BadRange as error:
+        raise click.BadParameter(str(error)) from error
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Service availability platform: generate traffic, run and backfill the pipeline."""
+
+
+@main.command()
+@click.option("--start", required=True, callback=_moment,
+              help="First hour or day (UTC), e.g. 2026-11-20 or 2026-11-20T10:00.")
+@click.option("--end", required=True, callback=_moment,
+              help="End of the range, exclusive, e.g. 2026-11-21.")
+def backfill(start: datetime, end: datetime) -> None:
+    """Run every stage over [START, END): hourly stages as one run, then daily stages as one run."""
+    from telemetry_assets.runs import BadRange, RunFailed, instance_for_cli, plan_backfill
+    from telemetry_assets.runs import backfill as run_backfill
+
+    try:
+        plan = plan_backfill(start, end)
+    except BadRange as error:
+        raise click.BadParameter(str(error), param_hint="--start/--end") from error
+    console.print(
+        f"Backfill {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC: "
+        f"{len(plan.hourly_keys)} hours, {len(plan.daily_keys)} days"
+    )
+    instance = instance_for_cli()
+    started = time.perf_counter()
+    columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        tasks: dict[str, int] = {}
+
+        def on_progress(progress) -> None:
+            if progress.stage not in tasks:
+                tasks[progress.stage] = bar.add_task(progress.stage, total=progress.total)
+            bar.update(tasks[progress.stage], completed=progress.done)
+
+        def on_run(job_name: str, run_id: str) -> None:
+            bar.console.print(f"  {job_name}: run {run_id} succeeded")
+
+        try:
+            run_ids = run_backfill(plan, instance, on_progress, on_run)
+        except RunFailed as error:
+            console.print(f"[red]error:[/red] {error}")
+            sys.exit(1)
+    console.print(f"Done in {time.perf_counter() - started:.1f}s with {len(run_ids)} runs.")
+
+
+@main.command()
+@click.option("--start", required=True, callback=_moment, help="First hour or day (UTC).")
+@click.option("--end", required=True, callback=_moment, help="End of the range, exclusive.")
+@click.option("--events-per-hour", default=20_000, show_default=True, type=click.IntRange(min=0),
+              help="Average events per hour (the diurnal curve moves each hour around it).")
+@click.option("--seed", default=7, show_default=True, type=int, help="Same seed, same files.")
+@click.option("--files-per-hour", default=4, show_default=True, type=click.IntRange(min=1))
+def generate(start: datetime, end: datetime, events_per_hour: int, seed: int,
+             files_per_hour: int) -> None:
+    """Write synthetic landing files for [START, END) under TELEMETRY_LANDING_DIR."""
+    from telemetry_assets.generate import generate_landing
+
+    settings = Settings.from_env()
+    try:
+        summary = generate_landing(
+            settings.landing_dir, settings.reference_dir, start, end,
+            events_per_hour=events_per_hour, seed=seed, files_per_hour=files_per_hour,
+        )
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
+    console.print(
+        f"Wrote {summary.events_written:,} events and {summary.malformed_lines:,} malformed "
+        f"lines in {summary.files_written} files under {settings.landing_dir / 'events'}"
+    )
+
+
+def print_availability(day: str) -> None:
+    from telemetry_assets.assets.publish import SCENARIO_DAILY
+    from telemetry_assets.resources import TelemetryStore
+
+    lake = TelemetryStore().lake
+    with lake.warehouse(read_only=True) as con:
+        rows = con.execute(
+            f"""
+            select scenario_id, scenario_name, total_requests, failed_requests,
+                availability_pct, slo_target_pct, slo_met, p95_latency_ms
+            from {SCENARIO_DAILY.qualified_name}
+            where date = cast($day as date)
+            order by availability_pct, scenario_id
+            """,
+            {"day": day},
+        ).fetchall()
+    table = RichTable(title=f"Availability per scenario, {day} (worst first)")
+    for header in ("scenario", "name", "requests", "failed", "availability %", "SLO %",
+                   "SLO met", "p95 ms"):
+        table.add_column(header, justify="left" if header in ("scenario", "name") else "right")
+    for scenario, name, total, failed, availability, slo, met, p95 in rows:
+        table.add_row(
+            scenario, name, f"{total:,}", f"{failed:,}", f"{availability:.3f}", f"{slo:g}",
+            "yes" if met else "[red]no[/red]", f"{p95:.0f}" if p95 is not None else "-",
+        )
+    Console().print(table)
+    if not rows:
+        console.print(f"No published availability for {day}.")
+
+
+@main.command()
+@click.option("--date", "day", required=True, help="The day (UTC), e.g. 2026-11-20.")
+def availability(day: str) -> None:
+    """Print the published availability of every scenario for one day."""
+    print_availability(day)
+
+
+@main.command()
+@click.option("--events-per-hour", default=20_000, show_default=True, type=click.IntRange(min=1))
+def demo(events_per_hour: int) -> None:
+    """Generate yesterday's traffic, backfill it and print its availability."""
+    settings = Settings.from_env()
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    day = today - timedelta(days=1)
+    span = ["--start", f"{day:%Y-%m-%d}", "--end", f"{today:%Y-%m-%d}"]
+    generate.main([*span, "--events-per-hour", str(events_per_hour)], standalone_mode=False)
+    backfill.main(span, standalone_mode=False)
+    print_availability(f"{day:%Y-%m-%d}")
+    warehouse = Path(settings.duckdb_path).absolute()
+    console.print(
+        f"\nThe published tables are views in {warehouse}:\n"
+        f"  duckdb -readonly {warehouse} \"select * from published.scenario_daily\"\n"
+        "Rejected lines: quarantine.rejected_events. Open the Dagster UI with `make ui` "
+        "(http://127.0.0.1:3000)."
+    )

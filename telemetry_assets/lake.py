@@ -116,24 +116,37 @@ class Lake:
         relation.create_view(view_name or table.name, replace=True)
 
     def publish_views(self, tables: Iterable[Table]) -> None:
-        """Define warehouse views over every partition file of the tables that have any."""
-        statements = []
-        for table in tables:
-            pattern = self.table_dir(table) / "*" / "data.parquet"
-            if not any(self.table_dir(table).glob("*/data.parquet")):
-                continue
-            statements.append(f"create schema if not exists {table.schema}")
-            statements.append(
-                f"create or replace view {table.qualified_name} as select * from "
-                f"read_parquet({_sql_string(str(pattern))}, union_by_name = true, "
-                "hive_partitioning = false)"
-            )
-        if not statements:
+        """Define warehouse views over every partition file of the tables that have any.
+
+        DuckDB binds `select *` over a glob at query time, so a view is defined once and then
+        sees every later file and column; runs normally only read the catalog under a shared
+        lock and never wait for, nor block, the dashboard's readers.
+        """
+        wanted = {
+            table.qualified_name: _sql_string(str(self.table_dir(table) / "*" / "data.parquet"))
+            for table in tables
+            if any(self.table_dir(table).glob("*/data.parquet"))
+        }
+        if not wanted:
             return
+        if self.warehouse_path.exists():
+            with self.warehouse(read_only=True) as con:
+                defined = dict(con.sql(
+                    "select schema_name || '.' || view_name, sql from duckdb_views() "
+                    "where not internal"
+                ).fetchall())
+            wanted = {name: glob for name, glob in wanted.items()
+                      if glob not in defined.get(name, "")}
+            if not wanted:
+                return
         with self.warehouse(read_only=False) as con:
             con.execute("begin")
-            for statement in statements:
-                con.execute(statement)
+            for name, glob in wanted.items():
+                con.execute(f"create schema if not exists {name.split('.')[0]}")
+                con.execute(
+                    f"create or replace view {name} as select * from "
+                    f"read_parquet({glob}, union_by_name = true, hive_partitioning = false)"
+                )
             con.execute("commit")
 
     @contextlib.contextmanager

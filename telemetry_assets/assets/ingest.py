@@ -13,8 +13,8 @@ from dagster import (
     multi_asset,
 )
 
-from telemetry_assets.landing import landing_files, read_lines
 from telemetry_assets.lake import Grain, Table
+from telemetry_assets.landing import landing_files, read_lines
 from telemetry_assets.partitions import hourly_partitions
 from telemetry_assets.resources import TelemetryStore
 from telemetry_assets.sql import compute_connection, load_sql

@@ -41,7 +41,7 @@ def filtered_events(context: AssetExecutionContext, store: TelemetryStore) -> Ma
     lake = store.lake
     sql = load_sql(FILTERED_EVENTS.schema, FILTERED_EVENTS.name)
     outcomes: Counter = Counter()
-    for key, window, done in each_partition(context, FILTERED_EVENTS.name, Grain.HOUR):
+    for _key, window, done in each_partition(context, FILTERED_EVENTS.name, Grain.HOUR):
         with closing(compute_connection()) as con:
             register_inputs(con, lake, [RAW_EVENTS, OPERATION_SCENARIOS], window)
             con.execute("create temp table classified as " + sql, stage_params(sql, window))
@@ -72,7 +72,9 @@ def filtered_events(context: AssetExecutionContext, store: TelemetryStore) -> Ma
             **{f"excluded_{reason}": count for reason, count in excluded.items()},
             "outcomes": MetadataValue.md(
                 "| outcome | events |\n|---|---|\n"
-                + "\n".join(f"| {name} | {outcomes[name]} |" for name in ("kept", *EXCLUSION_REASONS))
+                + "\n".join(
+                    f"| {name} | {outcomes[name]} |" for name in ("kept", *EXCLUSION_REASONS)
+                )
             ),
             "table": FILTERED_EVENTS.qualified_name,
         }

@@ -1,0 +1,145 @@
+"""Launching the pipeline's jobs over a range of partitions as few runs, in this process."""
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from dagster import DagsterInstance, TimeWindow
+
+from telemetry_assets.definitions import defs
+from telemetry_assets.partitions import daily_partitions, hourly_partitions
+from telemetry_assets.stage import PartitionProgress, progress_log
+
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+class BadRange(ValueError):
+    """A backfill range that cannot be run, with a message saying why."""
+
+
+class RunFailed(RuntimeError):
+    """A run of the pipeline failed; the message carries the first step error."""
+
+    def __init__(self, job_name: str, run_id: str, error: str):
+        super().__init__(f"{job_name} run {run_id} failed: {error}")
+        self.run_id = run_id
+
+
+@dataclass(frozen=True)
+class BackfillPlan:
+    """The partition keys of each job for a half-open range of time."""
+
+    hourly_keys: list[str]
+    daily_keys: list[str]
+
+
+def parse_moment(text: str) -> datetime:
+    """A date (`2026-11-20`) or an hour (`2026-11-20T10:00`), as an aware UTC datetime."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as error:
+        raise BadRange(f"{text!r} is not a date (2026-11-20) or hour (2026-11-20T10:00)") from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def plan_backfill(start: datetime, end: datetime, now: datetime | None = None) -> BackfillPlan:
+    """Hours in [start, end), and the days they touch; complete hours and days only."""
+    now = now or datetime.now(UTC)
+    if start.minute or start.second or start.microsecond or end.minute or end.second:
+        raise BadRange("start and end must fall on whole hours")
+    if end <= start:
+        raise BadRange(f"the range is empty: end {end:%Y-%m-%d %H:%M} is not after start "
+                       f"{start:%Y-%m-%d %H:%M} (the end is exclusive)")
+    first = hourly_partitions.start
+    if start < first:
+        raise BadRange(f"the range starts before the first partition, {first:%Y-%m-%d %H:%M} UTC")
+    last_complete_hour = now.replace(minute=0, second=0, microsecond=0)
+    if end > last_complete_hour:
+        raise BadRange(
+            f"the range ends at {end:%Y-%m-%d %H:%M} UTC, after the last complete hour "
+            f"({last_complete_hour:%Y-%m-%d %H:%M} UTC)"
+        )
+    window = TimeWindow(start, end)
+    hourly_keys = hourly_partitions.get_partition_keys_in_time_window(window)
+    day_window = TimeWindow(
+        start.replace(hour=0), (end - timedelta(microseconds=1)).replace(hour=0) + timedelta(days=1)
+    )
+    daily_keys = [
+        key
+        for key in daily_partitions.get_partition_keys_in_time_window(day_window)
+        if daily_partitions.time_window_for_partition_key(key).end <= now
+    ]
+    return BackfillPlan(hourly_keys, daily_keys)
+
+
+def instance_for_cli() -> DagsterInstance:
+    """The persistent instance of DAGSTER_HOME, so that CLI runs show in the UI."""
+    if os.environ.get("DAGSTER_HOME"):
+        return DagsterInstance.get()
+    return DagsterInstance.ephemeral()
+
+
+def run_job_range(instance: DagsterInstance, job_name: str, keys: list[str]) -> str:
+    """Run a partitioned job over consecutive keys as one run; returns its run id."""
+    tags = {
+        "dagster/asset_partition_range_start": keys[0],
+        "dagster/asset_partition_range_end": keys[-1],
+        "telemetry/launched_by": "telemetry backfill",
+    }
+    return _execute(instance, job_name, tags)
+
+
+def run_reference(instance: DagsterInstance) -> str:
+    return _execute(instance, "reference_data", {"telemetry/launched_by": "telemetry backfill"})
+
+
+def _execute(instance: DagsterInstance, job_name: str, tags: dict[str, str]) -> str:
+    job = defs.resolve_job_def(job_name)
+    result = job.execute_in_process(
+        instance=instance, tags=tags, run_config=QUIET_LOGS, raise_on_error=False
+    )
+    if not result.success:
+        failures = result.get_step_failure_events()
+        error = failures[0].step_failure_data.error if failures else None
+        message = error.cause.message if error and error.cause else (error.message if error else "")
+        raise RunFailed(job_name, result.run_id, message.strip() or "see the run in the Dagster UI")
+    return result.run_id
+
+
+class _ProgressForwarder(logging.Handler):
+    def __init__(self, callback: Callable[[PartitionProgress], None]):
+        super().__init__()
+        self.callback = callback
+
+    def emit(self, record: logging.LogRecord) -> None:
+        progress = getattr(record, "progress", None)
+        if progress is not None:
+            self.callback(progress)
+
+
+def backfill(
+    plan: BackfillPlan,
+    instance: DagsterInstance,
+    on_progress: Callable[[PartitionProgress], None] = lambda progress: None,
+    on_run: Callable[[str, str], None] = lambda job, run_id: None,
+) -> list[str]:
+    """Reference data, then every hourly stage as one run, then every daily stage as one run."""
+    handler = _ProgressForwarder(on_progress)
+    progress_log.addHandler(handler)
+    progress_log.setLevel(logging.INFO)
+    run_ids = []
+    try:
+        run_ids.append(run_reference(instance))
+        on_run("reference_data", run_ids[-1])
+        for job_name, keys in (("hourly_pipeline", plan.hourly_keys),
+                               ("daily_pipeline", plan.daily_keys)):
+            if keys:
+                run_ids.append(run_job_range(instance, job_name, keys))
+                on_run(job_name, run_ids[-1])
+    finally:
+        progress_log.removeHandler(handler)
+    return run_ids

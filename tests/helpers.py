@@ -1,0 +1,139 @@
+"""Literal events and small runners shared by the tests."""
+
+import gzip
+import io
+import json
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+from dagster import TimeWindow
+
+from telemetry_assets.landing import LINE_SCHEMA, hour_folder
+from telemetry_assets.sql import compute_connection, load_sql
+from telemetry_assets.stage import stage_params
+
+MISSING = object()
+DAY = datetime(2026, 11, 20, tzinfo=UTC)
+HOUR_10 = TimeWindow(DAY + timedelta(hours=10), DAY + timedelta(hours=11))
+
+SCENARIOS_CSV = """scenario_id,scenario_name,service,slo_target_pct,stid
+checkout.quote,Purchase quote,checkout,99.5,ST-100
+search.query,Search,search,99.0,ST-200
+legacy.order,Legacy order,orders,99.9,ST-300
+"""
+CUSTOMERS_CSV = """partner_id,partner_name,tier
+contoso,Contoso,gold
+fabrikam,Fabrikam,silver
+"""
+OPERATION_SCENARIOS_CSV = """operation_name,scenario_id
+GetQuote,checkout.quote
+RunSearch,search.query
+"""
+
+
+def wire_event(
+    event_id: str = "e1",
+    time: Any = "2026-11-20T10:15:00.000Z",
+    base_type: Any = "Ms.Qos.IncomingServiceRequest",
+    environment: Any = "prod",
+    cc: Any = "ms.b.tel.scenario=checkout.quote;ms.b.tel.partner=contoso",
+    status: Any = 0,
+    latency: Any = 100.0,
+    operation: Any = "GetQuote",
+    caller: Any = "caller-app",
+    request_type: Any = "GET",
+    sc_scenario: Any = MISSING,
+    sc_partner: Any = MISSING,
+    test_header: Any = MISSING,
+    quote_is_test: Any = MISSING,
+    is_test: Any = MISSING,
+    lib_ver: Any = "5.2.1",
+) -> dict:
+    """A SPEC §2 event as it arrives on the wire; MISSING leaves a field out."""
+
+    def present(**fields: Any) -> dict:
+        return {name: value for name, value in fields.items() if value is not MISSING}
+
+    return present(
+        id=event_id,
+        time=time,
+        data=present(
+            baseType=base_type,
+            cC=cc,
+            scScenario=sc_scenario,
+            scPartner=sc_partner,
+            testHeader=test_header,
+            quoteIsTest=quote_is_test,
+            isTest=is_test,
+            baseData=present(
+                operationName=operation,
+                callerName=caller,
+                requestType=request_type,
+                latencyMs=latency,
+                requestStatus=status,
+            ),
+        ),
+        ext={"cloud": present(environment=environment, roleInstance="ri-1"),
+             "sll": present(libVer=lib_ver)},
+    )
+
+
+def as_lines(*events: dict | str) -> list[bytes]:
+    return [(e if isinstance(e, str) else json.dumps(e)).encode() for e in events]
+
+
+def lines_table(lines: list[bytes], file: str = "landing.jsonl") -> pa.Table:
+    return pa.table(
+        {"file": [file] * len(lines), "line_number": list(range(1, len(lines) + 1)),
+         "line": lines},
+        schema=LINE_SCHEMA,
+    )
+
+
+def run_stage(con: duckdb.DuckDBPyConnection, stage: str, name: str, window: TimeWindow) -> None:
+    """Run dbt_like_sql/<stage>/<name>.sql for the window into a temp table named after it."""
+    sql = load_sql(stage, name)
+    con.execute(f"create or replace temp table {name} as {sql}", stage_params(sql, window))
+
+
+def rows(con: duckdb.DuckDBPyConnection, query: str) -> list[dict]:
+    relation = con.sql(query)
+    return [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
+
+
+def classify(events: list[dict | str], window: TimeWindow = HOUR_10,
+             allow_list: str = OPERATION_SCENARIOS_CSV) -> list[dict]:
+    """raw_events then filtered_events on literal events; one dict per event, by event id."""
+    with closing(compute_connection()) as con:
+        con.register("landing_lines", lines_table(as_lines(*events)))
+        run_stage(con, "raw", "raw_events", window)
+        con.execute("delete from raw_events where reject_reason is not null")
+        con.register("operation_scenarios", csv_frame(allow_list))
+        run_stage(con, "staging", "filtered_events", window)
+        return rows(con, "select * from filtered_events order by event_id")
+
+
+def csv_frame(text: str) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(text), dtype=str)
+
+
+def write_reference(reference_dir: Path) -> None:
+    reference_dir.mkdir(parents=True, exist_ok=True)
+    (reference_dir / "scenarios.csv").write_text(SCENARIOS_CSV)
+    (reference_dir / "customers.csv").write_text(CUSTOMERS_CSV)
+    (reference_dir / "operation_scenarios.csv").write_text(OPERATION_SCENARIOS_CSV)
+
+
+def write_landing(landing_dir: Path, hour_start: datetime, name: str,
+                  events: list[dict | str], compress: bool = False) -> Path:
+    folder = hour_folder(landing_dir, hour_start)
+    folder.mkdir(parents=True, exist_ok=True)
+    payload = b"\n".join(as_lines(*events)) + b"\n"
+    path = folder / (name + (".jsonl.gz" if compress else ".jsonl"))
+    path.write_bytes(gzip.compress(payload) if compress else payload)
+    return path

@@ -1,0 +1,169 @@
+"""Minute and daily aggregates on literal rows: edges, merging, weighted means, percentiles."""
+
+import math
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import pytest
+from dagster import TimeWindow
+
+from telemetry_assets.sql import compute_connection, utc_naive, window_params
+from telemetry_assets.stage import LATENCY_GROWTH, ZERO_LATENCY_BUCKET
+from tests.helpers import DAY, HOUR_10, rows, run_stage
+
+WHOLE_DAY = TimeWindow(DAY, DAY + timedelta(days=1))
+KEYS = {"scenario_id": "s", "partner_id": "p", "request_type": "GET", "cloud_environment": "prod"}
+
+
+def filtered(*events: tuple[str, float | None, bool]) -> pd.DataFrame:
+    """Kept events as (time, latency_ms, is_success) on one set of grain keys."""
+    frame = pd.DataFrame(
+        [{**KEYS, "event_time": pd.Timestamp(time), "latency_ms": latency, "is_success": ok}
+         for time, latency, ok in events]
+    )
+    frame["minute"] = frame["event_time"].dt.floor("min")
+    frame["latency_ms"] = frame["latency_ms"].astype("float64")
+    return frame
+
+
+def run_day(filtered_events: pd.DataFrame, window: TimeWindow = WHOLE_DAY):
+    """minute stages per hour of the day, then the daily stages, all in one engine."""
+    con = compute_connection()
+    con.register("filtered_events", filtered_events)
+    run_stage(con, "aggregate", "minute_aggregate", window)
+    run_stage(con, "aggregate", "minute_latency", window)
+    run_stage(con, "aggregate", "daily_latency", window)
+    run_stage(con, "aggregate", "daily_aggregate", window)
+    return con
+
+
+def test_minute_aggregate_counts_within_the_half_open_window():
+    events = filtered(
+        ("2026-11-20 09:59:59.999", 5.0, True),
+        ("2026-11-20 10:00:00.000", 10.0, True),
+        ("2026-11-20 10:00:30.000", 20.0, False),
+        ("2026-11-20 10:59:59.999", 30.0, True),
+        ("2026-11-20 11:00:00.000", 40.0, True),
+    )
+    with closing(compute_connection()) as con:
+        con.register("filtered_events", events)
+        run_stage(con, "aggregate", "minute_aggregate", HOUR_10)
+        result = rows(con, "select * from minute_aggregate order by minute")
+    assert [str(row["minute"]) for row in result] == ["2026-11-20 10:00:00", "2026-11-20 10:59:00"]
+    first, last = result
+    assert (first["total_requests"], first["successful_requests"], first["failed_requests"]) == (
+        2, 1, 1)
+    assert first["avg_latency_ms"] == 15.0
+    assert (last["total_requests"], last["latency_sum_ms"], last["latency_count"]) == (1, 30.0, 1)
+
+
+def test_minute_latency_buckets_are_log_spaced_and_zero_has_its_own():
+    events = filtered(
+        ("2026-11-20 10:00:01", 0.0, True),
+        ("2026-11-20 10:00:02", 100.0, True),
+        ("2026-11-20 10:00:03", 100.5, True),
+        ("2026-11-20 10:00:04", None, False),
+    )
+    with closing(compute_connection()) as con:
+        con.register("filtered_events", events)
+        run_stage(con, "aggregate", "minute_latency", HOUR_10)
+        buckets = {row["latency_bucket"]: row["requests"]
+                   for row in rows(con, "select * from minute_latency")}
+    expected = math.floor(math.log(100.0) / math.log(LATENCY_GROWTH))
+    assert buckets == {ZERO_LATENCY_BUCKET: 1, expected: 2}
+
+
+def test_daily_average_latency_is_request_weighted():
+    # One slow request in a quiet minute, 99 fast ones in a busy minute: the mean of minute
+    # means would be (1000 + 10) / 2 = 505 ms; the request-weighted mean is 19.9 ms.
+    events = filtered(
+        ("2026-11-20 03:00:00", 1000.0, True),
+        *[(f"2026-11-20 15:30:{second:02d}", 10.0, second % 11 != 0) for second in range(59)],
+        *[(f"2026-11-20 15:31:{second:02d}", 10.0, True) for second in range(40)],
+    )
+    with closing(run_day(events)) as con:
+        (day,) = rows(con, "select * from daily_aggregate")
+    assert day["total_requests"] == 100
+    assert day["successful_requests"] + day["failed_requests"] == 100
+    assert day["failed_requests"] == 6
+    assert day["avg_latency_ms"] == pytest.approx(19.9)
+
+
+def test_daily_window_edges():
+    events = filtered(
+        ("2026-11-19 23:59:59.999", 1.0, True),
+        ("2026-11-20 00:00:00.000", 1.0, True),
+        ("2026-11-20 23:59:59.999", 1.0, False),
+        ("2026-11-21 00:00:00.000", 1.0, True),
+    )
+    with closing(run_day(events)) as con:
+        (day,) = rows(con, "select * from daily_aggregate")
+        (latency,) = rows(con, "select sum(requests) as requests from daily_latency")
+    assert str(day["date"]) == "2026-11-20"
+    assert (day["total_requests"], day["failed_requests"]) == (2, 1)
+    assert latency["requests"] == 2
+
+
+def exact_nearest_rank(values: np.ndarray, pct: int) -> float:
+    ordered = np.sort(values)
+    return float(ordered[math.ceil(pct * len(ordered) / 100) - 1])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_daily_percentiles_from_merged_minutes_are_within_two_percent(seed):
+    rng = np.random.default_rng(seed)
+    count = 5000
+    latencies = np.round(rng.lognormal(mean=4.0, sigma=1.2, size=count), 3)
+    seconds = rng.integers(0, 86_400, size=count)
+    start = datetime(2026, 11, 20)
+    events = filtered(*[
+        (str(start + timedelta(seconds=int(second))), float(latency), True)
+        for second, latency in zip(seconds, latencies, strict=True)
+    ])
+    with closing(run_day(events)) as con:
+        (day,) = rows(con, "select * from daily_aggregate")
+    for pct in (50, 95, 99):
+        exact = exact_nearest_rank(latencies, pct)
+        estimate = day[f"p{pct}_latency_ms"]
+        assert abs(estimate - exact) / exact <= (LATENCY_GROWTH - 1) / (LATENCY_GROWTH + 1) + 1e-9
+
+
+def test_percentile_of_identical_latencies_and_zero():
+    events = filtered(*[(f"2026-11-20 10:{m:02d}:00", 250.0, True) for m in range(10)],
+                      ("2026-11-20 11:00:00", 0.0, True))
+    with closing(run_day(events)) as con:
+        (day,) = rows(con, "select * from daily_aggregate")
+    assert day["p50_latency_ms"] == pytest.approx(250.0, rel=0.01)
+    assert day["p99_latency_ms"] == pytest.approx(250.0, rel=0.01)
+    zeros = filtered(("2026-11-20 10:00:00", 0.0, True))
+    with closing(run_day(zeros)) as con:
+        (day,) = rows(con, "select * from daily_aggregate")
+    assert day["p95_latency_ms"] == 0.0
+
+
+def test_minute_grain_keeps_request_type_and_environment_apart():
+    events = pd.concat([
+        filtered(("2026-11-20 10:00:00", 1.0, True)),
+        filtered(("2026-11-20 10:00:10", 1.0, True)).assign(request_type="POST"),
+        filtered(("2026-11-20 10:00:20", 1.0, True)).assign(cloud_environment=""),
+    ])
+    with closing(compute_connection()) as con:
+        con.register("filtered_events", events)
+        run_stage(con, "aggregate", "minute_aggregate", HOUR_10)
+        result = rows(con, "select request_type, cloud_environment, total_requests "
+                           "from minute_aggregate order by all")
+    assert result == [
+        {"request_type": "GET", "cloud_environment": "", "total_requests": 1},
+        {"request_type": "GET", "cloud_environment": "prod", "total_requests": 1},
+        {"request_type": "POST", "cloud_environment": "prod", "total_requests": 1},
+    ]
+
+
+def test_utc_naive_window_parameters():
+    aware = datetime(2026, 11, 20, 12, tzinfo=UTC).astimezone(ZoneInfo("Europe/Berlin"))
+    assert utc_naive(aware) == datetime(2026, 11, 20, 12)
+    assert window_params(HOUR_10) == {"window_start": datetime(2026, 11, 20, 10),
+                                      "window_end": datetime(2026, 11, 20, 11)}
