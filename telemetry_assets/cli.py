@@ -123,7 +123,8 @@ def print_availability(day: str) -> None:
             scenario, name, f"{total:,}", f"{failed:,}", f"{availability:.3f}", f"{slo:g}",
             "yes" if met else "[red]no[/red]", f"{p95:.0f}" if p95 is not None else "-",
         )
-    Console().print(table)
+    # Piped output (CI logs, files) would otherwise be squeezed to 80 columns and truncate ids.
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
     if not rows:
         console.print(f"No published availability for {day}.")
 

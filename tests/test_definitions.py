@@ -1,0 +1,115 @@
+"""The code location: it loads, every asset is described, and dagster dev serves it cleanly."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from telemetry_assets.definitions import defs
+from telemetry_assets.sql import SQL_DIR
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def asset_nodes():
+    return list(defs.resolve_asset_graph().asset_nodes)
+
+
+def test_every_asset_has_a_description_and_a_group():
+    nodes = asset_nodes()
+    assert len(nodes) == 15
+    for node in nodes:
+        assert node.description, node.key
+        assert node.group_name not in (None, "default"), node.key
+
+
+def test_every_sql_file_has_its_asset_in_the_group_named_like_its_folder():
+    groups = {node.key.to_user_string(): node.group_name for node in asset_nodes()}
+    sql_files = sorted(SQL_DIR.glob("*/*.sql"))
+    assert len(sql_files) == 11
+    for path in sql_files:
+        assert groups.get(path.stem) == path.parent.name, path
+
+
+def test_partitioned_assets_backfill_a_range_in_one_run():
+    for node in asset_nodes():
+        if node.partitions_def is not None:
+            assert node.backfill_policy is not None, node.key
+            assert node.backfill_policy.max_partitions_per_run is None, node.key
+
+
+def test_jobs_cover_every_asset_once():
+    selected = []
+    for name in ("reference_data", "hourly_pipeline", "daily_pipeline"):
+        job = defs.resolve_job_def(name)
+        selected += [key.to_user_string() for key in job.asset_layer.executable_asset_keys]
+    assert sorted(selected) == sorted(node.key.to_user_string() for node in asset_nodes())
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["data"]
+
+
+@pytest.fixture
+def dagster_dev(tmp_path):
+    port = free_port()
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    log = tmp_path / "dagster-dev.log"
+    env = {**os.environ, "DAGSTER_HOME": str(home), "TELEMETRY_DATA_DIR": str(tmp_path / "data"),
+           "PYTHONWARNINGS": "default"}
+    dagster = Path(sys.executable).with_name("dagster")
+    with open(log, "w") as output:
+        process = subprocess.Popen(
+            [str(dagster), "dev", "-w", "workspace.yaml", "--host", "127.0.0.1", "--port",
+             str(port)], cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                data = graphql(port, "{ assetNodes { id } }")
+                if data["assetNodes"]:
+                    break
+            except (OSError, KeyError, TypeError):
+                pass
+            assert process.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "dagster dev did not serve the assets in 120 s"
+            time.sleep(1)
+        yield port, log
+    finally:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=30)
+
+
+def test_dagster_dev_loads_every_asset_without_definition_warnings(dagster_dev):
+    port, log = dagster_dev
+    data = graphql(port, "{ assetNodes { assetKey { path } groupName description } }")
+    served = {"/".join(node["assetKey"]["path"]): node for node in data["assetNodes"]}
+    expected = {node.key.to_user_string() for node in asset_nodes()}
+    assert set(served) == expected
+    assert all(node["description"] for node in served.values())
+    text = log.read_text()
+    warnings = [line for line in text.splitlines()
+                if "Warning" in line and "SupersessionWarning" not in line]
+    assert warnings == [], "\n".join(warnings)
+    assert "Traceback" not in text
