@@ -24,22 +24,30 @@ class Routed:
     unroutable: list[tuple[int, str]]
 
 
-def event_hour(line: bytes) -> datetime:
-    """The UTC hour an event belongs to; a time without an offset is taken as UTC."""
-    moment = datetime.fromisoformat(json.loads(line)["time"])
+def parse_event_time(text: str) -> datetime | None:
+    """`time` as naive UTC, as the pipeline reads it: a time without an offset is UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment.replace(minute=0, second=0, microsecond=0)
+    return moment
 
 
 def route_by_hour(lines: list[bytes]) -> Routed:
+    """Group valid event lines by the UTC hour of their `time` (the landing folder's hour)."""
     hours: dict[datetime, list[bytes]] = defaultdict(list)
     unroutable: list[tuple[int, str]] = []
     for index, line in enumerate(lines):
         try:
-            hours[event_hour(line)].append(line)
-        except (ValueError, KeyError, TypeError) as error:
-            unroutable.append((index, f"time cannot be placed in an hour: {error}"))
+            moment = parse_event_time(json.loads(line)["time"])
+        except (ValueError, KeyError, TypeError):
+            moment = None
+        if moment is None:
+            unroutable.append((index, "time is not an ISO-8601 timestamp"))
+        else:
+            hours[moment.replace(minute=0, second=0, microsecond=0)].append(line)
     return Routed(dict(hours), unroutable)
 
 

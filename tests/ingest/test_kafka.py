@@ -97,8 +97,8 @@ def test_consumer_killed_mid_stream_loses_nothing(
         for line in path.read_bytes().splitlines()
     ]
     assert sorted((d["raw"], d["reason"]) for d in dead) == [
-        ('{"id": "no-time"}', "missing time"),
-        ("{not json", "malformed JSON"),
+        ('{"id": "no-time"}', "missing required field time"),
+        ("{not json", "not valid JSON"),
     ]
 
 
