@@ -158,14 +158,16 @@ class Broker:
 
 
 class ConsumerProcess:
-    """`python -m telemetry_ingest consume --assign` as a child process."""
+    """`python -m telemetry_ingest consume` as a child process (static assignment by default)."""
 
-    def __init__(self, broker: Broker, landing_dir: Path, log_path: Path, topic: str) -> None:
+    def __init__(
+        self, broker: Broker, landing_dir: Path, log_path: Path, topic: str, assign: bool = True
+    ) -> None:
         self.command = [
             sys.executable, "-m", "telemetry_ingest", "consume", "--topic", topic,
             "--bootstrap-servers", broker.bootstrap, "--group", "ingest-test",
-            "--landing-dir", str(landing_dir), "--assign", "--max-batch", "500",
-            "--max-wait", "0.2",
+            "--landing-dir", str(landing_dir), "--max-batch", "500", "--max-wait", "0.2",
+            *(["--assign"] if assign else []),
         ]  # fmt: skip
         self._log_path = log_path
         self.process: subprocess.Popen | None = None

@@ -137,3 +137,18 @@ def test_consumer_rides_out_a_broker_restart(broker: Broker, tmp_path: Path, lan
         exit_code = consumer.stop()
     assert exit_code == 0
     assert max(landed_ids(landing).values()) == 1
+
+
+def test_consumer_in_a_group_lands_events(broker: Broker, tmp_path: Path, landing: Path) -> None:
+    """The default mode, a group subscription; joining the group takes this broker ~20 s."""
+    broker.create_topic(TOPIC, partitions=2)
+    produce(broker, event_values("group", 200))
+    consumer = ConsumerProcess(
+        broker, landing, tmp_path / "consumer.log", TOPIC, assign=False
+    ).start()
+    try:
+        wait_until(lambda: len(landed_ids(landing)) == 200, 90, "the group's events")
+    finally:
+        exit_code = consumer.stop()
+    assert exit_code == 0
+    assert max(landed_ids(landing).values()) == 1
