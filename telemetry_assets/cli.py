@@ -154,3 +154,9 @@ def demo(events_per_hour: int) -> None:
         "Rejected lines: quarantine.rejected_events. Open the Dagster UI with `make ui` "
         "(http://127.0.0.1:3000)."
     )
+
+
+from telemetry_ingest.commands import consume, serve  # noqa: E402
+
+main.add_command(serve)
+main.add_command(consume)
