@@ -6,8 +6,10 @@ truncated. So the bytes are split into numbered lines here (bulk byte operations
 Python logic) and DuckDB parses every line in the raw stage's SQL.
 """
 
+import os
 import zlib
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -94,27 +96,35 @@ def _batch(file: str, first_line: int, lines: Sequence[bytes]) -> pa.RecordBatch
     )
 
 
-def read_lines(paths: Sequence[Path]) -> tuple[pa.Table, list[StreamDefect]]:
-    """Every line of the files, numbered from 1, and the defects that cut a file short."""
+def _file_lines(path: Path) -> tuple[list[pa.RecordBatch], list[StreamDefect]]:
+    name = str(path)
+    chunks = _gzip_chunks(path) if path.name.endswith(".gz") else _plain_chunks(path)
     batches: list[pa.RecordBatch] = []
     defects: list[StreamDefect] = []
-    for path in paths:
-        name = str(path)
-        chunks = _gzip_chunks(path) if path.name.endswith(".gz") else _plain_chunks(path)
-        next_line = 1
+    next_line = 1
+    pending = b""
+    try:
+        for chunk in chunks:
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            if lines:
+                batches.append(_batch(name, next_line, lines))
+                next_line += len(lines)
+    except _BrokenStream as broken:
+        defects.append(
+            StreamDefect(name, next_line, str(broken), pending.decode("utf-8", "replace"))
+        )
         pending = b""
-        try:
-            for chunk in chunks:
-                lines = (pending + chunk).split(b"\n")
-                pending = lines.pop()
-                if lines:
-                    batches.append(_batch(name, next_line, lines))
-                    next_line += len(lines)
-        except _BrokenStream as broken:
-            defects.append(
-                StreamDefect(name, next_line, str(broken), pending.decode("utf-8", "replace"))
-            )
-            pending = b""
-        if pending:
-            batches.append(_batch(name, next_line, [pending]))
+    if pending:
+        batches.append(_batch(name, next_line, [pending]))
+    return batches, defects
+
+
+def read_lines(paths: Sequence[Path]) -> tuple[pa.Table, list[StreamDefect]]:
+    """Every line of the files, numbered from 1, and the defects that cut a file short."""
+    # zlib and file reads release the GIL: files are read in parallel, results kept in order.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        per_file = list(pool.map(_file_lines, paths))
+    batches = [batch for file_batches, _ in per_file for batch in file_batches]
+    defects = [defect for _, file_defects in per_file for defect in file_defects]
     return pa.Table.from_batches(batches, schema=LINE_SCHEMA), defects
