@@ -9,15 +9,14 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-$(DAGSTER_HOME):
+$(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p $(DAGSTER_HOME)
-	touch $(DAGSTER_HOME)/dagster.yaml
+	printf 'telemetry:\n  enabled: false\n' > $@
 
-demo: $(STAMP) $(DAGSTER_HOME)
+demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/telemetry demo
 
 test: $(STAMP)
@@ -27,10 +26,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-bench: $(STAMP)
+bench: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m benchmarks
 
-ui: $(STAMP) $(DAGSTER_HOME)
+ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
 
 clean:
