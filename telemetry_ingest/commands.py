@@ -31,7 +31,8 @@ def _landing_option(function: F) -> F:
     default=1,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Receiver processes (each is one core's worth of JSON parsing).",
+    help="Receiver processes (each is one core's worth of JSON parsing); /metrics then "
+    "reports the process that answers the scrape.",
 )
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
 def serve(host: str, port: int, landing_dir: Path | None, workers: int, access_log: bool) -> None:
