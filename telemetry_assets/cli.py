@@ -149,10 +149,12 @@ def demo(events_per_hour: int) -> None:
     print_availability(f"{day:%Y-%m-%d}")
     warehouse = Path(settings.duckdb_path).absolute()
     console.print(
-        f"\nThe published tables are views in {warehouse}:\n"
-        f"  duckdb -readonly {warehouse} \"select * from published.scenario_daily\"\n"
-        "Rejected lines: quarantine.rejected_events. Open the Dagster UI with `make ui` "
-        "(http://127.0.0.1:3000)."
+        f"\nWhere to look:\n"
+        f"  published tables   views in {warehouse} (schema published; "
+        "open it read-only, see README)\n"
+        f"  one day's figures  telemetry availability --date {day:%Y-%m-%d}\n"
+        "  rejected lines     quarantine.rejected_events in the same warehouse\n"
+        "  Dagster UI         make ui, then http://127.0.0.1:3000"
     )
 
 

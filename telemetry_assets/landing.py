@@ -10,6 +10,7 @@ import os
 import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,10 +18,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from telemetry_assets.sql import compute_connection, load_sql
+
 LINE_SCHEMA = pa.schema(
     [("file", pa.string()), ("line_number", pa.int64()), ("line", pa.binary())]
 )
 LANDING_SUFFIXES = (".jsonl", ".jsonl.gz")
+# classify_event_lines judges events on their own, wherever their time falls.
+_ANY_TIME = {"window_start": datetime(1, 1, 1), "window_end": datetime(9999, 12, 31)}
 _CHUNK_BYTES = 16 << 20
 
 
@@ -128,3 +133,25 @@ def read_lines(paths: Sequence[Path]) -> tuple[pa.Table, list[StreamDefect]]:
     batches = [batch for file_batches, _ in per_file for batch in file_batches]
     defects = [defect for _, file_defects in per_file for defect in file_defects]
     return pa.Table.from_batches(batches, schema=LINE_SCHEMA), defects
+
+
+def classify_event_lines(lines: Sequence[bytes]) -> list[str | None]:
+    """The raw stage's verdict on each non-blank line: its reject reason, or None if valid.
+
+    The same SQL as the raw_events asset, so that whatever accepts events up front (the HTTP
+    receiver, the Kafka consumer) agrees with what the pipeline will later quarantine.
+    """
+    table = pa.table(
+        {"file": pa.array([""] * len(lines), pa.string()),
+         "line_number": pa.array(np.arange(1, len(lines) + 1, dtype=np.int64)),
+         "line": pa.array(lines, pa.binary())},
+        schema=LINE_SCHEMA,
+    )
+    with closing(compute_connection()) as con:
+        con.register("landing_lines", table)
+        verdicts = dict(con.execute(
+            "select line_number, reject_reason from (" + load_sql("raw", "raw_events") + ")",
+            _ANY_TIME,
+        ).fetchall())
+    # A blank line is skipped by the raw stage rather than judged.
+    return [verdicts.get(number, "blank line") for number in range(1, len(lines) + 1)]

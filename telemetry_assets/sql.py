@@ -3,9 +3,12 @@
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-from dagster import TimeWindow
+
+if TYPE_CHECKING:
+    from dagster import TimeWindow
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "dbt_like_sql"
 
@@ -24,7 +27,7 @@ def utc_naive(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
-def window_params(window: TimeWindow) -> dict[str, datetime]:
+def window_params(window: "TimeWindow") -> dict[str, datetime]:
     """The half-open window [start, end) as the $window_start and $window_end parameters."""
     return {"window_start": utc_naive(window.start), "window_end": utc_naive(window.end)}
 

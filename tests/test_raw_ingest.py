@@ -69,6 +69,14 @@ def test_valid_event_is_flattened_to_spec_names():
         (event_json(cc=["a"]), "data.cC must be a string"),
         (event_json(environment=5), "ext.cloud.environment must be a string"),
         (event_json(is_test=True), "data.isTest must be a string"),
+        (event_json(status=2147483648), "data.baseData.requestStatus must be an integer"),
+        (json.dumps({**wire_event(), "ext": "x"}), "ext must be an object"),
+        (json.dumps({**wire_event(), "ext": {"cloud": [1], "sll": {"libVer": "5"}}}),
+         "ext.cloud must be an object"),
+        (json.dumps({**wire_event(), "ext": {"cloud": {}, "sll": 5}}), "ext.sll must be an object"),
+        (json.dumps({**wire_event(), "data": "x"}), "data must be an object"),
+        (json.dumps({**wire_event(), "data": {"baseType": "x", "baseData": "y"}}),
+         "data.baseData must be an object"),
         (event_json(time="2026-11-20T11:00:00.000Z"),
          "time is outside the hour of its landing folder"),
         (event_json(time="2026-11-20T09:59:59.999Z"),
@@ -84,9 +92,19 @@ def test_id_as_number_is_a_wrong_type():
     assert reject_reasons(line) == ["id must be a string"]
 
 
-@pytest.mark.parametrize("status", [None, 4.0, 0])
+@pytest.mark.parametrize("status", [None, 4.0, 0, 2147483647])
 def test_optional_and_integral_values_are_accepted(status):
     assert reject_reasons(event_json(status=status, latency=None)) == [None]
+
+
+def test_empty_or_null_containers_are_accepted():
+    bare = {"id": "e1", "time": "2026-11-20T10:00:00Z", "data": {"baseType": "x"}}
+    assert reject_reasons(
+        json.dumps(bare),
+        json.dumps({**bare, "ext": {}}),
+        json.dumps({**bare, "ext": None, "data": {"baseType": "x", "baseData": {}}}),
+        json.dumps({**bare, "ext": {"cloud": None, "sll": {}}}),
+    ) == [None, None, None, None]
 
 
 def test_hour_edges_belong_to_their_own_hour():

@@ -107,9 +107,29 @@ classified as (
             when doc.time is null then 'missing required field time'
             when time_kind <> 's' then 'time must be a string'
             when parsed_time is null then 'time is not an ISO-8601 timestamp'
+            -- A container that is not an object parses like an empty one, so its type is
+            -- checked (one more parse) only when none of its fields came through.
+            when doc.data.baseType is null and doc.data.cC is null
+                and coalesce(json_type(text, '$.data'), 'NULL') not in ('OBJECT', 'NULL')
+                then 'data must be an object'
             when doc.data.baseType is null then 'missing required field data.baseType'
             when base_type_kind <> 's' then 'data.baseType must be a string'
             when mistyped_text_field is not null then mistyped_text_field || ' must be a string'
+            when doc.data.baseData.operationName is null and doc.data.baseData.callerName is null
+                and doc.data.baseData.requestType is null and doc.data.baseData.latencyMs is null
+                and doc.data.baseData.requestStatus is null
+                and coalesce(json_type(text, '$.data.baseData'), 'NULL') not in ('OBJECT', 'NULL')
+                then 'data.baseData must be an object'
+            when doc.ext.cloud.environment is null and doc.ext.cloud.roleInstance is null
+                and doc.ext.sll.libVer is null
+                and coalesce(json_type(text, '$.ext'), 'NULL') not in ('OBJECT', 'NULL')
+                then 'ext must be an object'
+            when doc.ext.cloud.environment is null and doc.ext.cloud.roleInstance is null
+                and coalesce(json_type(text, '$.ext.cloud'), 'NULL') not in ('OBJECT', 'NULL')
+                then 'ext.cloud must be an object'
+            when doc.ext.sll.libVer is null
+                and coalesce(json_type(text, '$.ext.sll'), 'NULL') not in ('OBJECT', 'NULL')
+                then 'ext.sll must be an object'
             when latency_kind = 'x' then 'data.baseData.latencyMs must be a number'
             when val.data.baseData.latencyMs < 0 then 'data.baseData.latencyMs must not be negative'
             when status_kind = 'x'
@@ -140,9 +160,8 @@ select
     val.data.baseData.callerName as caller_name,
     val.data.baseData.requestType as request_type,
     val.data.baseData.latencyMs as latency_ms,
-    case
-        when reject_reason is null then cast(val.data.baseData.requestStatus as integer)
-    end as request_status,
+    -- try_cast: the cast may run before the rejection of an out-of-range status takes effect.
+    try_cast(val.data.baseData.requestStatus as integer) as request_status,
     val.data.scScenario as sc_scenario,
     val.data.scPartner as sc_partner,
     val.data.testHeader as test_header,

@@ -16,7 +16,7 @@ from telemetry_assets.assets.reference import CUSTOMERS, OPERATION_SCENARIOS, SC
 from telemetry_assets.lake import Grain, Table
 from telemetry_assets.partitions import daily_partitions, hourly_partitions
 from telemetry_assets.resources import TelemetryStore
-from telemetry_assets.sql import compute_connection, load_sql
+from telemetry_assets.sql import compute_connection, load_sql, utc_naive
 from telemetry_assets.stage import each_partition, register_inputs, run_sql_stage, stage_params
 
 FILTERED_EVENTS = Table("staging", "filtered_events", Grain.HOUR)
@@ -58,7 +58,7 @@ def filtered_events(context: AssetExecutionContext, store: TelemetryStore) -> Ma
                     count(*) as events
                 from classified group by all
                 """,
-                params={"hour": window.start.replace(tzinfo=None)},
+                params={"hour": utc_naive(window.start)},
             )
             lake.write(EVENT_OUTCOMES, window.start, outcome_rows)
             outcomes.update(dict(outcome_rows.project("outcome, events").fetchall()))

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from telemetry_ingest.validation import classify_event_lines
+from telemetry_assets.landing import classify_event_lines
 from telemetry_ingest.writer import route_by_hour
 from tests.ingest.events import event
 
@@ -30,7 +30,8 @@ CASES = [
     (json.dumps({**event(), "time": 1763633703}).encode(), "time must be a string"),
     (json.dumps(event(time="20261120T101503")).encode(), "time is not an ISO-8601 timestamp"),
     (json.dumps(event(time="")).encode(), "time is not an ISO-8601 timestamp"),
-    (json.dumps({**event(), "data": "x"}).encode(), "missing required field data.baseType"),
+    (json.dumps({**event(), "data": "x"}).encode(), "data must be an object"),
+    (json.dumps({**event(), "ext": "x"}).encode(), "ext must be an object"),
     (json.dumps(event(baseType=None)).encode(), "missing required field data.baseType"),
     (json.dumps(event(baseType=True)).encode(), "data.baseType must be a string"),
     (json.dumps(event(scPartner=7)).encode(), "data.scPartner must be a string"),
