@@ -12,7 +12,8 @@ from rich.table import Table as RichTable
 
 from telemetry_assets.resources import Settings
 
-console = Console(stderr=True)
+# Piped output (CI logs, files) would otherwise be wrapped at 80 columns.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def _moment(_ctx, _param, value: str | None) -> datetime | None:
@@ -123,7 +124,6 @@ def print_availability(day: str) -> None:
             scenario, name, f"{total:,}", f"{failed:,}", f"{availability:.3f}", f"{slo:g}",
             "yes" if met else "[red]no[/red]", f"{p95:.0f}" if p95 is not None else "-",
         )
-    # Piped output (CI logs, files) would otherwise be squeezed to 80 columns and truncate ids.
     Console(width=None if sys.stdout.isatty() else 160).print(table)
     if not rows:
         console.print(f"No published availability for {day}.")

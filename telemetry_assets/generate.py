@@ -24,7 +24,8 @@ STR = pa.large_string()
 # realistic and large enough to show up in a few thousand events.
 DUPLICATE_RATE = 0.005
 ZERO_LATENCY_RATE = 0.002
-MISSING_STATUS_RATE = 0.002
+# A missing status counts as a failure: rare enough not to eat a 99.95 % error budget alone.
+MISSING_STATUS_RATE = 0.0002
 UNKNOWN_SCENARIO_RATE = 0.001
 UNKNOWN_PARTNER_RATE = 0.002
 INCIDENTS_PER_DAY = 3
@@ -274,6 +275,13 @@ def _read_csv(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
         return [{key: (row[key] or "").strip() for key in columns} for row in reader]
 
 
+def _float_or(text: str | None, default: float) -> float:
+    try:
+        return float(text) if text else default
+    except ValueError:
+        return default
+
+
 def _camel_case(scenario_id: str) -> str:
     words = scenario_id.rsplit(".", 1)[-1].replace("-", "_").split("_")
     return "".join(word[:1].upper() + word[1:] for word in words if word)
@@ -325,7 +333,9 @@ class _Model:
 
     @classmethod
     def build(cls, reference_dir: Path, seed: int) -> "_Model":
-        scenarios = _read_csv(reference_dir / "scenarios.csv", ("scenario_id", "service"))
+        scenarios = _read_csv(
+            reference_dir / "scenarios.csv", ("scenario_id", "service", "slo_target_pct")
+        )
         customers = _read_csv(reference_dir / "customers.csv", ("partner_id", "tier"))
         operations = _read_csv(
             reference_dir / "operation_scenarios.csv", ("operation_name", "scenario_id")
@@ -354,7 +364,15 @@ class _Model:
         partner_p /= partner_p.sum()
         latency_median_ms = np.exp(rng.uniform(math.log(8.0), math.log(350.0), n_scen))
         latency_sigma = rng.uniform(0.35, 0.8, n_scen)
-        error_rate = np.exp(rng.uniform(math.log(0.0005), math.log(0.02), n_scen))
+        # Most scenarios spend a fraction of their error budget (100 - SLO target) on a normal
+        # day; about one in eight runs hot, over budget, so the demo has something to show.
+        budget = np.array([
+            (100.0 - _float_or(row.get("slo_target_pct"), 99.9)) / 100.0
+            for row in scenarios if row["scenario_id"]
+        ]).clip(min=0.0001)
+        spend = np.where(rng.random(n_scen) < 0.125, rng.uniform(1.2, 3.0, n_scen),
+                         rng.uniform(0.05, 0.6, n_scen))
+        error_rate = budget * spend
 
         listed = [row for row in operations if row["operation_name"] and row["scenario_id"]]
         listed_names = {row["operation_name"] for row in listed}
