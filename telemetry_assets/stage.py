@@ -15,9 +15,18 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
-from dagster import AssetExecutionContext, TimeWindow, TimeWindowPartitionsDefinition
+from dagster import (
+    AssetExecutionContext,
+    BackfillPolicy,
+    Backoff,
+    Failure,
+    Jitter,
+    RetryPolicy,
+    TimeWindow,
+    TimeWindowPartitionsDefinition,
+)
 
-from telemetry_assets.lake import Grain, Lake, Table
+from telemetry_assets.lake import Grain, Lake, Table, UpstreamMissing
 from telemetry_assets.partitions import daily_partitions, hourly_partitions
 from telemetry_assets.sql import compute_connection, load_sql, window_params
 
@@ -27,6 +36,22 @@ LATENCY_GROWTH = 1.02
 ZERO_LATENCY_BUCKET = -1_000_000
 
 progress_log = logging.getLogger("telemetry_assets.progress")
+
+# Transient failures (a file replaced or a disk hiccup mid-read, a warehouse lock held too long)
+# are retried; a missing upstream partition is not transient and fails at once (see below).
+TRANSIENT_RETRY = RetryPolicy(
+    max_retries=3, delay=2, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
+)
+# Every SQL step runs in this pool, so an instance can cap concurrent heavy steps across runs.
+COMPUTE_POOL = "telemetry_compute"
+
+HOURLY_STAGE = {
+    "partitions_def": hourly_partitions,
+    "backfill_policy": BackfillPolicy.single_run(),
+    "retry_policy": TRANSIENT_RETRY,
+    "pool": COMPUTE_POOL,
+}
+DAILY_STAGE = {**HOURLY_STAGE, "partitions_def": daily_partitions}
 
 
 @dataclass(frozen=True)
@@ -99,7 +124,10 @@ def register_inputs(
     con: duckdb.DuckDBPyConnection, lake: Lake, inputs: Sequence[Table], window: TimeWindow
 ) -> None:
     for table in inputs:
-        lake.register(con, table, partition_starts(table, window))
+        try:
+            lake.register(con, table, partition_starts(table, window))
+        except UpstreamMissing as missing:
+            raise Failure(description=str(missing), allow_retries=False) from missing
 
 
 def run_sql_stage(

@@ -7,7 +7,6 @@ import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
     AssetSpec,
-    BackfillPolicy,
     MaterializeResult,
     MetadataValue,
     multi_asset,
@@ -15,10 +14,9 @@ from dagster import (
 
 from telemetry_assets.lake import Grain, Table
 from telemetry_assets.landing import landing_files, read_lines
-from telemetry_assets.partitions import hourly_partitions
 from telemetry_assets.resources import TelemetryStore
 from telemetry_assets.sql import compute_connection, load_sql
-from telemetry_assets.stage import each_partition, stage_params
+from telemetry_assets.stage import HOURLY_STAGE, each_partition, stage_params
 
 RAW_EVENTS = Table("raw", "raw_events", Grain.HOUR)
 REJECTED_EVENTS = Table("quarantine", "rejected_events", Grain.HOUR)
@@ -55,8 +53,7 @@ def reason_table(counts: Counter) -> MetadataValue:
             kinds={"parquet"},
         ),
     ],
-    partitions_def=hourly_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
+    **HOURLY_STAGE,
 )
 def landing_events(context: AssetExecutionContext, store: TelemetryStore):
     """Read the hour's landing files with line numbers and split valid events from bad lines."""

@@ -1,12 +1,11 @@
 """Published availability tables (SPEC §7): what the dashboard and alerts read."""
 
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from telemetry_assets.assets.transform import DAILY_LATENCY, MINUTE_AGGREGATE, VALIDATED
 from telemetry_assets.lake import Grain, Table
-from telemetry_assets.partitions import daily_partitions
 from telemetry_assets.resources import TelemetryStore
-from telemetry_assets.stage import run_sql_stage
+from telemetry_assets.stage import DAILY_STAGE, run_sql_stage
 
 SCENARIO_DAILY = Table("published", "scenario_daily", Grain.DAY)
 SCENARIO_PARTNER_DAILY = Table("published", "scenario_partner_daily", Grain.DAY)
@@ -14,10 +13,8 @@ SCENARIO_MINUTE = Table("published", "scenario_minute", Grain.DAY)
 
 PUBLISHED_TABLES = (SCENARIO_DAILY, SCENARIO_PARTNER_DAILY, SCENARIO_MINUTE)
 
-daily = {"partitions_def": daily_partitions, "backfill_policy": BackfillPolicy.single_run()}
 
-
-@asset(group_name="published", deps=["validated", "daily_latency"], kinds={"sql"}, **daily)
+@asset(group_name="published", deps=["validated", "daily_latency"], kinds={"sql"}, **DAILY_STAGE)
 def scenario_daily(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
     """Availability, latency and SLO attainment per scenario and day."""
     return MaterializeResult(
@@ -25,7 +22,7 @@ def scenario_daily(context: AssetExecutionContext, store: TelemetryStore) -> Mat
     )
 
 
-@asset(group_name="published", deps=["validated", "daily_latency"], kinds={"sql"}, **daily)
+@asset(group_name="published", deps=["validated", "daily_latency"], kinds={"sql"}, **DAILY_STAGE)
 def scenario_partner_daily(
     context: AssetExecutionContext, store: TelemetryStore
 ) -> MaterializeResult:
@@ -37,7 +34,7 @@ def scenario_partner_daily(
     )
 
 
-@asset(group_name="published", deps=["validated", "minute_aggregate"], kinds={"sql"}, **daily)
+@asset(group_name="published", deps=["validated", "minute_aggregate"], kinds={"sql"}, **DAILY_STAGE)
 def scenario_minute(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
     """Availability per scenario and minute of the day, for incident charts."""
     return MaterializeResult(

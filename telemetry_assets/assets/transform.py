@@ -5,7 +5,6 @@ from contextlib import closing
 
 from dagster import (
     AssetExecutionContext,
-    BackfillPolicy,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -14,10 +13,16 @@ from dagster import (
 from telemetry_assets.assets.ingest import RAW_EVENTS
 from telemetry_assets.assets.reference import CUSTOMERS, OPERATION_SCENARIOS, SCENARIOS
 from telemetry_assets.lake import Grain, Table
-from telemetry_assets.partitions import daily_partitions, hourly_partitions
 from telemetry_assets.resources import TelemetryStore
 from telemetry_assets.sql import compute_connection, load_sql, utc_naive
-from telemetry_assets.stage import each_partition, register_inputs, run_sql_stage, stage_params
+from telemetry_assets.stage import (
+    DAILY_STAGE,
+    HOURLY_STAGE,
+    each_partition,
+    register_inputs,
+    run_sql_stage,
+    stage_params,
+)
 
 FILTERED_EVENTS = Table("staging", "filtered_events", Grain.HOUR)
 EVENT_OUTCOMES = Table("staging", "event_outcomes", Grain.HOUR)
@@ -30,11 +35,11 @@ VALIDATED = Table("curated", "validated", Grain.DAY)
 
 EXCLUSION_REASONS = ("duplicate", "wrong_type", "non_prod", "test_traffic", "unattributed")
 
-hourly = {"partitions_def": hourly_partitions, "backfill_policy": BackfillPolicy.single_run()}
-daily = {"partitions_def": daily_partitions, "backfill_policy": BackfillPolicy.single_run()}
 
-
-@asset(group_name="staging", deps=["raw_events", "operation_scenarios"], kinds={"sql"}, **hourly)
+@asset(
+    group_name="staging", deps=["raw_events", "operation_scenarios"], kinds={"sql"},
+    **HOURLY_STAGE,
+)
 def filtered_events(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
     """Production, non-test request events with scenario, partner and success derived; one row
     per distinct event id."""
@@ -81,7 +86,7 @@ def filtered_events(context: AssetExecutionContext, store: TelemetryStore) -> Ma
     )
 
 
-@asset(group_name="aggregate", deps=[filtered_events], kinds={"sql"}, **hourly)
+@asset(group_name="aggregate", deps=[filtered_events], kinds={"sql"}, **HOURLY_STAGE)
 def minute_aggregate(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
     """Requests, successes, failures and latency totals per scenario, partner, minute, request
     type and cloud environment."""
@@ -90,7 +95,7 @@ def minute_aggregate(context: AssetExecutionContext, store: TelemetryStore) -> M
     )
 
 
-@asset(group_name="aggregate", deps=[filtered_events], kinds={"sql"}, **hourly)
+@asset(group_name="aggregate", deps=[filtered_events], kinds={"sql"}, **HOURLY_STAGE)
 def minute_latency(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
     """Mergeable latency histogram (log-spaced buckets, growth 1.02) at the minute_aggregate
     grain; one row per bucket."""
@@ -99,7 +104,7 @@ def minute_latency(context: AssetExecutionContext, store: TelemetryStore) -> Mat
     )
 
 
-@asset(group_name="aggregate", deps=[minute_latency], kinds={"sql"}, **daily)
+@asset(group_name="aggregate", deps=[minute_latency], kinds={"sql"}, **DAILY_STAGE)
 def daily_latency(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
     """The minute latency histograms merged per day at the daily_aggregate grain."""
     return MaterializeResult(
@@ -107,7 +112,7 @@ def daily_latency(context: AssetExecutionContext, store: TelemetryStore) -> Mate
     )
 
 
-@asset(group_name="aggregate", deps=[minute_aggregate, daily_latency], kinds={"sql"}, **daily)
+@asset(group_name="aggregate", deps=[minute_aggregate, daily_latency], kinds={"sql"}, **DAILY_STAGE)
 def daily_aggregate(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
     """Daily requests, request-weighted average latency and p50/p95/p99 per scenario, partner,
     request type and cloud environment, built from minute rows."""
@@ -119,7 +124,7 @@ def daily_aggregate(context: AssetExecutionContext, store: TelemetryStore) -> Ma
 
 
 @asset(group_name="curated", deps=[daily_aggregate, "scenarios", "customers"], kinds={"sql"},
-       **daily)
+       **DAILY_STAGE)
 def translated(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
     """daily_aggregate with scenario names, services, SLO targets and partner names and tiers;
     unknown ids kept and flagged."""
@@ -130,7 +135,7 @@ def translated(context: AssetExecutionContext, store: TelemetryStore) -> Materia
     )
 
 
-@asset(group_name="curated", deps=[translated], kinds={"sql"}, **daily)
+@asset(group_name="curated", deps=[translated], kinds={"sql"}, **DAILY_STAGE)
 def validated(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
     """translated rows with availability and the reason a row is held back from publication."""
     metadata = run_sql_stage(context, store.lake, VALIDATED, [TRANSLATED])
