@@ -100,7 +100,7 @@ def generate(start: datetime, end: datetime, events_per_hour: int, seed: int,
 
 
 def print_availability(day: str) -> None:
-    from telemetry_assets.assets.publish import SCENARIO_DAILY
+    from telemetry_assets.tables import SCENARIO_DAILY
     from telemetry_assets.resources import TelemetryStore
 
     lake = TelemetryStore().lake

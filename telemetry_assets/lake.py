@@ -34,10 +34,16 @@ class Table:
     schema: str
     name: str
     grain: Grain
+    # The asset that writes the table, when it is a side output of an asset named otherwise.
+    written_by: str | None = None
 
     @property
     def qualified_name(self) -> str:
         return f"{self.schema}.{self.name}"
+
+    @property
+    def asset(self) -> str:
+        return self.written_by or self.name
 
 
 class UpstreamMissing(RuntimeError):

@@ -8,7 +8,7 @@ import textwrap
 import duckdb
 import pytest
 
-from telemetry_assets.assets.transform import MINUTE_AGGREGATE
+from telemetry_assets.tables import MINUTE_AGGREGATE
 from telemetry_assets.runs import RunFailed
 from tests.helpers import DAY, wire_event, write_landing
 

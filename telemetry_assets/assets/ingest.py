@@ -12,14 +12,12 @@ from dagster import (
     multi_asset,
 )
 
-from telemetry_assets.lake import Grain, Table
+from telemetry_assets.lake import Grain
 from telemetry_assets.landing import landing_files, read_lines
 from telemetry_assets.resources import TelemetryStore
 from telemetry_assets.sql import compute_connection, load_sql
 from telemetry_assets.stage import HOURLY_STAGE, each_partition, stage_params
-
-RAW_EVENTS = Table("raw", "raw_events", Grain.HOUR)
-REJECTED_EVENTS = Table("quarantine", "rejected_events", Grain.HOUR)
+from telemetry_assets.tables import RAW_EVENTS, REJECTED_EVENTS
 
 _DEFECT_SCHEMA = pa.schema(
     [

@@ -2,16 +2,16 @@
 
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from telemetry_assets.assets.transform import DAILY_LATENCY, MINUTE_AGGREGATE, VALIDATED
-from telemetry_assets.lake import Grain, Table
 from telemetry_assets.resources import TelemetryStore
 from telemetry_assets.stage import DAILY_STAGE, run_sql_stage
-
-SCENARIO_DAILY = Table("published", "scenario_daily", Grain.DAY)
-SCENARIO_PARTNER_DAILY = Table("published", "scenario_partner_daily", Grain.DAY)
-SCENARIO_MINUTE = Table("published", "scenario_minute", Grain.DAY)
-
-PUBLISHED_TABLES = (SCENARIO_DAILY, SCENARIO_PARTNER_DAILY, SCENARIO_MINUTE)
+from telemetry_assets.tables import (
+    DAILY_LATENCY,
+    MINUTE_AGGREGATE,
+    SCENARIO_DAILY,
+    SCENARIO_MINUTE,
+    SCENARIO_PARTNER_DAILY,
+    VALIDATED,
+)
 
 
 @asset(group_name="published", deps=["validated", "daily_latency"], kinds={"sql"}, **DAILY_STAGE)

@@ -8,7 +8,7 @@ import pandera.errors
 import pandera.pandas as pa
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from telemetry_assets.lake import Grain, Table
+from telemetry_assets.lake import Table
 from telemetry_assets.resources import TelemetryStore
 from telemetry_assets.schemas import (
     CustomerReference,
@@ -16,10 +16,7 @@ from telemetry_assets.schemas import (
     ScenarioReference,
 )
 from telemetry_assets.sql import compute_connection
-
-SCENARIOS = Table("reference", "scenarios", Grain.SNAPSHOT)
-CUSTOMERS = Table("reference", "customers", Grain.SNAPSHOT)
-OPERATION_SCENARIOS = Table("reference", "operation_scenarios", Grain.SNAPSHOT)
+from telemetry_assets.tables import CUSTOMERS, OPERATION_SCENARIOS, SCENARIOS
 
 
 class ReferenceDataError(ValueError):

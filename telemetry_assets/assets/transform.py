@@ -10,9 +10,7 @@ from dagster import (
     asset,
 )
 
-from telemetry_assets.assets.ingest import RAW_EVENTS
-from telemetry_assets.assets.reference import CUSTOMERS, OPERATION_SCENARIOS, SCENARIOS
-from telemetry_assets.lake import Grain, Table
+from telemetry_assets.lake import Grain
 from telemetry_assets.resources import TelemetryStore
 from telemetry_assets.sql import compute_connection, load_sql, utc_naive
 from telemetry_assets.stage import (
@@ -23,15 +21,20 @@ from telemetry_assets.stage import (
     run_sql_stage,
     stage_params,
 )
-
-FILTERED_EVENTS = Table("staging", "filtered_events", Grain.HOUR)
-EVENT_OUTCOMES = Table("staging", "event_outcomes", Grain.HOUR)
-MINUTE_AGGREGATE = Table("aggregate", "minute_aggregate", Grain.HOUR)
-MINUTE_LATENCY = Table("aggregate", "minute_latency", Grain.HOUR)
-DAILY_LATENCY = Table("aggregate", "daily_latency", Grain.DAY)
-DAILY_AGGREGATE = Table("aggregate", "daily_aggregate", Grain.DAY)
-TRANSLATED = Table("curated", "translated", Grain.DAY)
-VALIDATED = Table("curated", "validated", Grain.DAY)
+from telemetry_assets.tables import (
+    CUSTOMERS,
+    DAILY_AGGREGATE,
+    DAILY_LATENCY,
+    EVENT_OUTCOMES,
+    FILTERED_EVENTS,
+    MINUTE_AGGREGATE,
+    MINUTE_LATENCY,
+    OPERATION_SCENARIOS,
+    RAW_EVENTS,
+    SCENARIOS,
+    TRANSLATED,
+    VALIDATED,
+)
 
 EXCLUSION_REASONS = ("duplicate", "wrong_type", "non_prod", "test_traffic", "unattributed")
 
