@@ -1,0 +1,501 @@
+"""Service mood: error budgets and multi-window burn rates (SRE workbook, chapter 5) per scenario.
+
+A scenario is *breaching* when a page rule fires, *degraded* when a ticket rule fires or its
+budget window has spent more than its error budget, and *healthy* otherwise. A rule fires when
+the burn rate (error rate divided by the error budget 1 - SLO) reaches its threshold over both
+its long and its short window. A window with fewer requests than the configured minimum is not
+judged, and a rule one of whose windows is not judged cannot fire: a few requests say too
+little to page anyone.
+
+The counting is SQL over `aggregate.minute_aggregate` and `reference.scenarios` (the warehouse
+views); every evaluation instant `as_of` is the exclusive end of its windows.
+"""
+
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import duckdb
+
+from telemetry_assets.sql import utc_naive
+
+STATES = ("healthy", "degraded", "breaching")
+SEVERITY_STATE = {"page": "breaching", "ticket": "degraded"}
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
+_UNIT_MINUTES = {"m": 1, "h": 60, "d": 1440}
+
+
+def parse_duration(text: str) -> int:
+    """Minutes in a duration written `5m`, `6h` or `3d`."""
+    match = _DURATION.match(text)
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"{text!r} is not a duration such as 5m, 6h or 3d")
+    return int(match.group(1)) * _UNIT_MINUTES[match.group(2)]
+
+
+def format_duration(minutes: int) -> str:
+    """The shortest of `3d`, `6h`, `5m` that states `minutes` exactly."""
+    for unit in ("d", "h"):
+        if minutes % _UNIT_MINUTES[unit] == 0:
+            return f"{minutes // _UNIT_MINUTES[unit]}{unit}"
+    return f"{minutes}m"
+
+
+@dataclass(frozen=True)
+class BurnRule:
+    """Fire when the burn rate reaches `threshold` over both windows (minutes)."""
+
+    severity: str
+    threshold: float
+    long_minutes: int
+    short_minutes: int
+
+    @property
+    def name(self) -> str:
+        return (f"{self.severity} {self.threshold:g}x over {format_duration(self.long_minutes)}"
+                f" and {format_duration(self.short_minutes)}")
+
+    @classmethod
+    def parse(cls, text: str) -> "BurnRule":
+        """`page:14.4:1h:5m` → severity, threshold, long window, short window."""
+        parts = [part.strip() for part in text.split(":")]
+        if len(parts) != 4 or parts[0] not in SEVERITY_STATE:
+            raise ValueError(
+                f"{text!r} is not a rule such as page:14.4:1h:5m (severity page or ticket)"
+            )
+        threshold = float(parts[1])
+        if not threshold > 0:
+            raise ValueError(f"{text!r}: the burn-rate threshold must be positive")
+        return cls(parts[0], threshold, parse_duration(parts[2]), parse_duration(parts[3]))
+
+
+DEFAULT_RULES = (
+    BurnRule("page", 14.4, 60, 5),
+    BurnRule("page", 6.0, 360, 30),
+    BurnRule("ticket", 1.0, 4320, 360),
+)
+
+
+@dataclass(frozen=True)
+class MoodPolicy:
+    """The burn-rate rules, the low-traffic minimum and the error-budget window."""
+
+    rules: tuple[BurnRule, ...] = DEFAULT_RULES
+    min_requests: int = 100
+    budget_minutes: int = 28 * 1440
+
+    @property
+    def window_minutes(self) -> list[int]:
+        """Every window the rules and the budget need, shortest first."""
+        return sorted({self.budget_minutes}
+                      | {m for rule in self.rules for m in (rule.long_minutes, rule.short_minutes)})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "MoodPolicy":
+        """TELEMETRY_MOOD_RULES, TELEMETRY_MOOD_MIN_REQUESTS and TELEMETRY_MOOD_BUDGET_WINDOW."""
+        env = os.environ if environ is None else environ
+        rules_text = env.get("TELEMETRY_MOOD_RULES", "").strip()
+        rules = (tuple(BurnRule.parse(part) for part in rules_text.split(",") if part.strip())
+                 if rules_text else DEFAULT_RULES)
+        minimum = env.get("TELEMETRY_MOOD_MIN_REQUESTS", "").strip()
+        budget = env.get("TELEMETRY_MOOD_BUDGET_WINDOW", "").strip()
+        policy = cls(
+            rules=rules,
+            min_requests=int(minimum) if minimum else cls.min_requests,
+            budget_minutes=parse_duration(budget) if budget else cls.budget_minutes,
+        )
+        if policy.min_requests < 1:
+            raise ValueError("TELEMETRY_MOOD_MIN_REQUESTS must be at least 1")
+        return policy
+
+
+@dataclass(frozen=True)
+class WindowFigures:
+    """Requests and failures of one scenario over one window ending at the evaluation instant."""
+
+    minutes: int
+    requests: int
+    failed: int
+    judged: bool
+    burn_rate: float | None
+
+    @property
+    def name(self) -> str:
+        return format_duration(self.minutes)
+
+    @property
+    def availability_pct(self) -> float | None:
+        return 100.0 * (self.requests - self.failed) / self.requests if self.requests else None
+
+
+@dataclass(frozen=True)
+class ScenarioMood:
+    """One scenario's state at `as_of`, with the figures that decided it."""
+
+    scenario_id: str
+    scenario_name: str
+    slo_target_pct: float
+    as_of: datetime
+    state: str
+    firing: tuple[str, ...]
+    windows: dict[str, WindowFigures]
+    budget_minutes: int
+
+    @property
+    def budget(self) -> WindowFigures:
+        return self.windows[format_duration(self.budget_minutes)]
+
+    @property
+    def allowed_failures(self) -> float:
+        return self.budget.requests * (100.0 - self.slo_target_pct) / 100.0
+
+    @property
+    def budget_remaining_pct(self) -> float | None:
+        """Share of the budget window's error budget not yet spent; negative when overspent."""
+        if not self.budget.requests:
+            return None
+        if self.allowed_failures == 0:
+            return 100.0 if self.budget.failed == 0 else -math.inf
+        return 100.0 * (1.0 - self.budget.failed / self.allowed_failures)
+
+
+@dataclass(frozen=True)
+class MoodReport:
+    """Every reference scenario's mood at one instant, and the overall state (the worst)."""
+
+    as_of: datetime
+    policy: MoodPolicy
+    scenarios: list[ScenarioMood] = field(default_factory=list)
+
+    @property
+    def overall(self) -> str:
+        return max((s.state for s in self.scenarios), key=STATES.index, default="healthy")
+
+    def counts(self) -> dict[str, int]:
+        return {state: sum(s.state == state for s in self.scenarios) for state in STATES}
+
+    def overall_burn_rates(self) -> dict[str, float | None]:
+        """Burn rate of all traffic together against the sum of the scenarios' budgets."""
+        rates: dict[str, float | None] = {}
+        for minutes in self.policy.window_minutes:
+            name = format_duration(minutes)
+            failed = sum(s.windows[name].failed for s in self.scenarios)
+            allowed = sum(s.windows[name].requests * (100.0 - s.slo_target_pct) / 100.0
+                          for s in self.scenarios)
+            rates[name] = failed / allowed if allowed else None
+        return rates
+
+    def worst_first(self) -> list[ScenarioMood]:
+        def key(mood: ScenarioMood):
+            remaining = mood.budget_remaining_pct
+            return (-STATES.index(mood.state), math.inf if remaining is None else remaining,
+                    mood.scenario_id)
+
+        return sorted(self.scenarios, key=key)
+
+
+# Cumulative counts per scenario make any window a difference of two lookups (ASOF joins), so a
+# day of per-minute evaluations costs about as much as one.
+WINDOW_COUNTS_SQL = """
+with scenario_reference as (
+    select
+        lower(trim(scenario_id)) as match_key,
+        scenario_id,
+        scenario_name,
+        cast(slo_target_pct as double) as slo_target_pct
+    from reference.scenarios
+    where $scenario_id is null or scenario_id = $scenario_id
+),
+
+per_minute as (
+    select
+        s.scenario_id,
+        m.minute,
+        sum(m.total_requests) as requests,
+        sum(m.failed_requests) as failed
+    from aggregate.minute_aggregate as m
+    inner join scenario_reference as s on lower(trim(m.scenario_id)) = s.match_key
+    where
+        m.minute >= cast($first_as_of as timestamp) - to_minutes(cast($longest as bigint))
+        and m.minute < cast($last_as_of as timestamp)
+    group by s.scenario_id, m.minute
+),
+
+running as (
+    select
+        scenario_id,
+        minute,
+        sum(requests) over upto as requests_through,
+        sum(failed) over upto as failed_through
+    from per_minute
+    window upto as (
+        partition by scenario_id order by minute
+        rows between unbounded preceding and current row
+    )
+),
+
+lookups as (
+    select
+        s.scenario_id,
+        s.scenario_name,
+        s.slo_target_pct,
+        i.as_of,
+        w.window_minutes,
+        i.as_of - to_minutes(w.window_minutes) as window_start
+    from scenario_reference as s
+    cross join (
+        select unnest(generate_series(
+            cast($first_as_of as timestamp), cast($last_as_of as timestamp), interval 1 minute
+        )) as as_of
+    ) as i
+    cross join (select unnest($window_minutes) as window_minutes) as w
+),
+
+to_end as (
+    select
+        l.*,
+        coalesce(r.requests_through, 0) as requests_to_end,
+        coalesce(r.failed_through, 0) as failed_to_end
+    from lookups as l
+    asof left join running as r on l.scenario_id = r.scenario_id and l.as_of > r.minute
+),
+
+counts as (
+    select
+        e.scenario_id,
+        e.scenario_name,
+        e.slo_target_pct,
+        e.as_of,
+        e.window_minutes,
+        cast(e.requests_to_end - coalesce(r.requests_through, 0) as bigint) as requests,
+        cast(e.failed_to_end - coalesce(r.failed_through, 0) as bigint) as failed
+    from to_end as e
+    asof left join running as r on e.scenario_id = r.scenario_id and e.window_start > r.minute
+)
+
+select
+    *,
+    requests >= $min_requests as judged,
+    -- A 100 % objective leaves no budget to burn: its burn rate is undefined (null).
+    failed / nullif(requests, 0) / nullif((100 - slo_target_pct) / 100, 0) as burn_rate
+from counts
+"""
+
+STATES_SQL = """
+with rules as (
+    select
+        unnest($rule_names) as rule_name,
+        unnest($rule_severities) as severity,
+        unnest($rule_thresholds) as threshold,
+        unnest($rule_long) as long_minutes,
+        unnest($rule_short) as short_minutes
+),
+
+fired as (
+    select l.scenario_id, l.as_of, r.rule_name, r.severity
+    from rules as r
+    inner join mood_window_counts as l on l.window_minutes = r.long_minutes
+    inner join mood_window_counts as s
+        on
+            s.scenario_id = l.scenario_id
+            and s.as_of = l.as_of
+            and s.window_minutes = r.short_minutes
+    where l.judged and s.judged and l.burn_rate >= r.threshold and s.burn_rate >= r.threshold
+),
+
+budget as (
+    select
+        scenario_id,
+        as_of,
+        judged and failed > requests * (100 - slo_target_pct) / 100 as budget_spent
+    from mood_window_counts
+    where window_minutes = $budget_minutes
+)
+
+select
+    b.scenario_id,
+    b.as_of,
+    case
+        when count(case when f.severity = 'page' then 1 end) > 0 then 'breaching'
+        when count(case when f.severity = 'ticket' then 1 end) > 0 or b.budget_spent
+            then 'degraded'
+        else 'healthy'
+    end as state,
+    coalesce(string_agg(f.rule_name, '|' order by f.rule_name), '') as firing,
+    b.budget_spent
+from budget as b
+left join fired as f on b.scenario_id = f.scenario_id and b.as_of = f.as_of
+group by b.scenario_id, b.as_of, b.budget_spent
+"""
+
+
+def evaluate(
+    con: duckdb.DuckDBPyConnection,
+    policy: MoodPolicy,
+    first_as_of: datetime,
+    last_as_of: datetime | None = None,
+    scenario_id: str | None = None,
+) -> duckdb.DuckDBPyRelation:
+    """States at every minute in [first_as_of, last_as_of]; counts left in `mood_window_counts`.
+
+    `con` is a warehouse connection (read-only is fine: only temporary tables are created).
+    """
+    first = utc_naive(first_as_of)
+    last = utc_naive(last_as_of or first_as_of)
+    windows = policy.window_minutes
+    con.execute(
+        "create or replace temp table mood_window_counts as " + WINDOW_COUNTS_SQL,
+        {
+            "first_as_of": first,
+            "last_as_of": last,
+            "longest": max(windows),
+            "window_minutes": windows,
+            "min_requests": policy.min_requests,
+            "scenario_id": scenario_id,
+        },
+    )
+    return con.sql(
+        STATES_SQL,
+        params={
+            "rule_names": [rule.name for rule in policy.rules],
+            "rule_severities": [rule.severity for rule in policy.rules],
+            "rule_thresholds": [rule.threshold for rule in policy.rules],
+            "rule_long": [rule.long_minutes for rule in policy.rules],
+            "rule_short": [rule.short_minutes for rule in policy.rules],
+            "budget_minutes": policy.budget_minutes,
+        },
+    )
+
+
+def latest_data_time(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The end of the latest hour with minute aggregates: the pipeline processes whole hours."""
+    (latest,) = con.execute(
+        "select date_trunc('hour', max(minute)) + interval 1 hour "
+        "from aggregate.minute_aggregate"
+    ).fetchone()
+    return latest
+
+
+def current_mood(
+    con: duckdb.DuckDBPyConnection, policy: MoodPolicy, as_of: datetime | None = None
+) -> MoodReport | None:
+    """Every scenario's mood at `as_of` (default: the end of the latest hour with data)."""
+    as_of = as_of or latest_data_time(con)
+    if as_of is None:
+        return None
+    as_of = utc_naive(as_of)
+    states = {
+        row[0]: row[1:]
+        for row in evaluate(con, policy, as_of).project("scenario_id, state, firing").fetchall()
+    }
+    figures: dict[str, dict[str, WindowFigures]] = {}
+    names: dict[str, tuple[str, float]] = {}
+    for scenario, name, slo, minutes, requests, failed, judged, burn in con.sql(
+        "select scenario_id, scenario_name, slo_target_pct, window_minutes, requests, failed, "
+        "judged, burn_rate from mood_window_counts order by scenario_id, window_minutes"
+    ).fetchall():
+        names[scenario] = (name, slo)
+        figures.setdefault(scenario, {})[format_duration(minutes)] = WindowFigures(
+            minutes, requests, failed, judged, burn
+        )
+    return MoodReport(
+        as_of=as_of,
+        policy=policy,
+        scenarios=[
+            ScenarioMood(
+                scenario_id=scenario,
+                scenario_name=names[scenario][0],
+                slo_target_pct=names[scenario][1],
+                as_of=as_of,
+                state=state,
+                firing=tuple(firing.split("|")) if firing else (),
+                windows=figures[scenario],
+                budget_minutes=policy.budget_minutes,
+            )
+            for scenario, (state, firing) in sorted(states.items())
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class Episode:
+    """A run of consecutive evaluations in which a scenario was not healthy."""
+
+    scenario_id: str
+    state: str
+    start: datetime
+    end: datetime
+
+    @property
+    def minutes(self) -> int:
+        return int((self.end - self.start).total_seconds() // 60)
+
+
+def episodes(
+    con: duckdb.DuckDBPyConnection, policy: MoodPolicy, start: datetime, end: datetime,
+    scenario_id: str | None = None,
+) -> list[Episode]:
+    """Periods in [start, end) in which scenarios were breaching or degraded, minute by minute.
+
+    An episode runs from the first evaluation instant in that state to the first one after it
+    in another state; its `state` is the worst it reached.
+    """
+    start, end = utc_naive(start), utc_naive(end)
+    relation = evaluate(con, policy, start + timedelta(minutes=1), end, scenario_id)
+    found = relation.query(
+        "mood_states",
+        """
+        with marked as (
+            select scenario_id, as_of, state,
+                state <> 'healthy' and lag(state, 1, 'healthy') over by_time = 'healthy'
+                    as begins
+            from mood_states
+            window by_time as (partition by scenario_id order by as_of)
+        ),
+        numbered as (
+            select *, sum(case when begins then 1 else 0 end) over (
+                partition by scenario_id order by as_of
+                rows between unbounded preceding and current row) as episode
+            from marked
+        )
+        select scenario_id,
+            case when count(case when state = 'breaching' then 1 end) > 0
+                then 'breaching' else 'degraded' end as state,
+            min(as_of) - interval 1 minute as first_minute,
+            max(as_of) as last_as_of
+        from numbered
+        where state <> 'healthy'
+        group by scenario_id, episode
+        order by first_minute, scenario_id
+        """,
+    ).fetchall()
+    return [Episode(scenario, state, first, last) for scenario, state, first, last in found]
+
+
+def describe(mood: ScenarioMood, rules: Sequence[BurnRule]) -> str:
+    """One line a person reads in a chat channel."""
+    label = f"{mood.scenario_id} ({mood.scenario_name})"
+    budget = mood.budget_remaining_pct
+    budget_text = (f"{budget:.1f}% of its {format_duration(mood.budget_minutes)} error budget "
+                   "left" if budget is not None and math.isfinite(budget) else
+                   "no error budget figure")
+    when = f"as of {mood.as_of:%Y-%m-%d %H:%M} UTC"
+    if mood.state == "healthy":
+        return f"{label} is healthy again: no burn-rate rule fires; {budget_text}, {when}."
+    parts = []
+    for rule in rules:
+        if rule.name in mood.firing:
+            long = mood.windows[format_duration(rule.long_minutes)].burn_rate
+            short = mood.windows[format_duration(rule.short_minutes)].burn_rate
+            parts.append(
+                f"burning {long:.1f}x over {format_duration(rule.long_minutes)} and {short:.1f}x "
+                f"over {format_duration(rule.short_minutes)} ({rule.severity} at "
+                f"{rule.threshold:g}x)"
+            )
+    if not parts:
+        parts.append("its error budget is spent")
+    return f"{label} is {mood.state}: {'; '.join(parts)}; {budget_text}, {when}."
