@@ -1,0 +1,255 @@
+"""Mood notifications: after each minute-aggregate update, post every change of a scenario's state.
+
+Each change is recorded in `alerts.mood_notifications` (one row per change and webhook) before
+it is posted, so it is never posted twice: not on the next tick, not after a restart with a lost
+cursor, not when an hour is re-run. A post that the webhook refused (an HTTP error, or no answer
+after `post_json`'s retries) is recorded as failed and tried again on later ticks while it is
+still the scenario's latest change; one left `sending` by a crash mid-post is never re-sent,
+because it may have arrived.
+"""
+
+import json
+import math
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from dagster import (
+    AssetKey,
+    DefaultSensorStatus,
+    SensorEvaluationContext,
+    SkipReason,
+    sensor,
+)
+
+from telemetry_assets.lake import Grain, Lake, Table
+from telemetry_assets.mood import (
+    MoodPolicy,
+    MoodReport,
+    ScenarioMood,
+    current_mood,
+    describe,
+    format_duration,
+)
+from telemetry_assets.resources import TelemetryStore
+from telemetry_assets.sql import compute_connection
+from telemetry_assets.webhooks import message, post_json, webhook_urls
+
+MOOD_NOTIFICATIONS = Table("alerts", "mood_notifications", Grain.SNAPSHOT,
+                           written_by="service_mood")
+WEBHOOKS_VARIABLE = "TELEMETRY_MOOD_WEBHOOKS"
+MAX_ATTEMPTS = 3
+WATCHED_ASSET = AssetKey("minute_aggregate")
+
+NOTIFICATION_SCHEMA = pa.schema([
+    ("notification_id", pa.string()),
+    ("scenario_id", pa.string()),
+    ("previous_state", pa.string()),
+    ("state", pa.string()),
+    ("as_of", pa.timestamp("us")),
+    ("text", pa.string()),
+    ("payload", pa.string()),
+    ("url", pa.string()),
+    # unsent (no webhook configured), pending, sending, delivered or failed.
+    ("status", pa.string()),
+    ("http_status", pa.int32()),
+    ("error", pa.string()),
+    ("attempts", pa.int32()),
+    ("recorded_at", pa.timestamp("us")),
+])
+
+
+def _finite(value: float | None, digits: int = 4) -> float | None:
+    """JSON has no infinity: an undefined figure is sent as null."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, digits)
+
+
+def payload(mood: ScenarioMood, previous: str, report: MoodReport, notification_id: str,
+            ) -> dict[str, Any]:
+    """A Slack-compatible message: `text` for people, `details` with every figure for machines."""
+    icon = {"healthy": ":large_green_circle:", "degraded": ":large_yellow_circle:",
+            "breaching": ":red_circle:"}[mood.state]
+    windows = mood.windows.values()
+    return message(
+        f"{icon} {describe(mood, report.policy.rules)}",
+        event="service_mood_changed",
+        notification_id=notification_id,
+        scenario_id=mood.scenario_id,
+        scenario_name=mood.scenario_name,
+        previous_state=previous,
+        state=mood.state,
+        as_of=mood.as_of.replace(tzinfo=UTC).isoformat(),
+        slo_target_pct=mood.slo_target_pct,
+        firing=list(mood.firing),
+        burn_rates={w.name: _finite(w.burn_rate) for w in windows},
+        requests={w.name: w.requests for w in windows},
+        failed_requests={w.name: w.failed for w in windows},
+        judged={w.name: w.judged for w in windows},
+        min_requests=report.policy.min_requests,
+        error_budget={
+            "window": format_duration(mood.budget_minutes),
+            "requests": mood.budget.requests,
+            "failed_requests": mood.budget.failed,
+            "allowed_failures": _finite(mood.allowed_failures),
+            "remaining_pct": _finite(mood.budget_remaining_pct),
+        },
+        overall_state=report.overall,
+    )
+
+
+def read_notifications(lake: Lake) -> list[dict[str, Any]]:
+    """Every recorded notification row, oldest first."""
+    path = lake.partition_path(MOOD_NOTIFICATIONS)
+    if not path.exists():
+        return []
+    with closing(compute_connection()) as con:
+        relation = con.read_parquet(str(path)).order("recorded_at, notification_id, url")
+        return [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
+
+
+def _save(lake: Lake, rows: list[dict[str, Any]]) -> None:
+    table = pa.Table.from_pylist(rows, schema=NOTIFICATION_SCHEMA)
+    with closing(compute_connection()) as con:
+        lake.write(MOOD_NOTIFICATIONS, None, con.from_arrow(table))
+
+
+def last_states(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """The state each scenario was last notified in."""
+    states: dict[str, str] = {}
+    for row in sorted(rows, key=lambda r: (r["as_of"], r["recorded_at"])):
+        states[row["scenario_id"]] = row["state"]
+    return states
+
+
+@dataclass
+class Evaluation:
+    """What one evaluation did: the changes it found and the posts it made."""
+
+    as_of: datetime | None
+    changes: list[str]
+    delivered: int
+    failed: int
+
+    def summary(self) -> str:
+        when = f"as of {self.as_of:%Y-%m-%d %H:%M} UTC" if self.as_of else "no data"
+        changes = "; ".join(self.changes) if self.changes else "no change of state"
+        return f"mood {when}: {changes}; posts delivered {self.delivered}, failed {self.failed}"
+
+
+def _deliver(lake: Lake, rows: list[dict[str, Any]], pending: list[dict[str, Any]]) -> tuple[
+        int, int]:
+    """Post the pending rows, recording each attempt before it is made and its outcome after."""
+    if not pending:
+        return 0, 0
+    for row in pending:
+        row["status"] = "sending"
+        row["attempts"] += 1
+    _save(lake, rows)
+    delivered = failed = 0
+    for row in pending:
+        outcome = post_json(row["url"], json.loads(row["payload"]))
+        row["status"] = "delivered" if outcome.ok else "failed"
+        row["http_status"] = outcome.status
+        row["error"] = outcome.error
+        delivered += outcome.ok
+        failed += not outcome.ok
+    _save(lake, rows)
+    return delivered, failed
+
+
+def retry_failed(lake: Lake) -> tuple[int, int]:
+    """Post the failed (or never attempted) posts of each scenario's latest change again, up to
+    MAX_ATTEMPTS."""
+    rows = read_notifications(lake)
+    latest: dict[str, str] = {}
+    for row in sorted(rows, key=lambda r: (r["as_of"], r["recorded_at"])):
+        latest[row["scenario_id"]] = row["notification_id"]
+    pending = [row for row in rows
+               if row["status"] in ("pending", "failed") and row["attempts"] < MAX_ATTEMPTS
+               and latest[row["scenario_id"]] == row["notification_id"]]
+    return _deliver(lake, rows, pending)
+
+
+def notify_changes(
+    lake: Lake, report: MoodReport | None, urls: list[str], now: datetime | None = None,
+) -> Evaluation:
+    """Record every change of state since the last notified one, then post it."""
+    if report is None:
+        return Evaluation(None, [], 0, 0)
+    rows = read_notifications(lake)
+    known = {row["notification_id"] for row in rows}
+    previous_states = last_states(rows)
+    recorded_at = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+    new_rows, changes = [], []
+    for mood in report.scenarios:
+        # A scenario never notified about is taken to have been healthy.
+        previous = previous_states.get(mood.scenario_id, "healthy")
+        notification_id = (f"{mood.scenario_id}:{previous}->{mood.state}"
+                           f"@{mood.as_of:%Y-%m-%dT%H:%M}")
+        if mood.state == previous or notification_id in known:
+            continue
+        body = payload(mood, previous, report, notification_id)
+        changes.append(f"{mood.scenario_id} {previous} -> {mood.state}")
+        for url in urls or [""]:
+            new_rows.append({
+                "notification_id": notification_id,
+                "scenario_id": mood.scenario_id,
+                "previous_state": previous,
+                "state": mood.state,
+                "as_of": mood.as_of,
+                "text": body["text"],
+                "payload": json.dumps(body),
+                "url": url,
+                "status": "pending" if url else "unsent",
+                "http_status": None,
+                "error": None,
+                "attempts": 0,
+                "recorded_at": recorded_at,
+            })
+    if not new_rows:
+        return Evaluation(report.as_of, changes, 0, 0)
+    rows.extend(new_rows)
+    _save(lake, rows)
+    lake.publish_views([MOOD_NOTIFICATIONS])
+    delivered, failed = _deliver(lake, rows, [row for row in new_rows if row["url"]])
+    return Evaluation(report.as_of, changes, delivered, failed)
+
+
+@sensor(
+    name="service_mood",
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="After each minute_aggregate update, posts every change of a scenario's mood "
+    f"(healthy, degraded, breaching) to the webhooks in {WEBHOOKS_VARIABLE}, once.",
+)
+def service_mood_sensor(context: SensorEvaluationContext, store: TelemetryStore):
+    """Evaluate the mood when the minute aggregate has changed, and notify changes of state."""
+    lake = store.lake
+    urls = webhook_urls(WEBHOOKS_VARIABLE)
+    retried, retry_failures = retry_failed(lake)
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    records = context.instance.fetch_materializations(WATCHED_ASSET, limit=1).records
+    if not records:
+        return SkipReason("minute_aggregate has not been materialized yet")
+    storage_id = records[0].storage_id
+    if storage_id <= cursor.get("storage_id", -1):
+        return SkipReason(
+            f"no minute_aggregate update since the last evaluation; retried posts delivered "
+            f"{retried}, failed {retry_failures}"
+        )
+    policy = MoodPolicy.from_env()
+    try:
+        # Closed before posting: a slow webhook must not hold the warehouse open.
+        with lake.warehouse(read_only=True) as con:
+            report = current_mood(con, policy)
+    except (FileNotFoundError, duckdb.CatalogException) as missing:
+        return SkipReason(f"cannot evaluate the mood yet: {missing}")
+    evaluation = notify_changes(lake, report, urls)
+    context.update_cursor(json.dumps({"storage_id": storage_id}))
+    context.log.info(evaluation.summary())
+    return SkipReason(evaluation.summary())
