@@ -100,8 +100,8 @@ def generate(start: datetime, end: datetime, events_per_hour: int, seed: int,
 
 
 def print_availability(day: str) -> None:
-    from telemetry_assets.tables import SCENARIO_DAILY
     from telemetry_assets.resources import TelemetryStore
+    from telemetry_assets.tables import SCENARIO_DAILY
 
     lake = TelemetryStore().lake
     with lake.warehouse(read_only=True) as con:

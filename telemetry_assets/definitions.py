@@ -9,7 +9,10 @@ from dagster import (
 )
 
 from telemetry_assets.assets import ingest, publish, reference, transform
+from telemetry_assets.checks import audit_checks
 from telemetry_assets.resources import TelemetryStore
+from telemetry_assets.schedules import build_schedules
+from telemetry_assets.sensors import build_sensors
 
 all_assets = load_assets_from_modules([reference, ingest, transform, publish])
 
@@ -33,7 +36,10 @@ reference_job = define_asset_job(
 
 defs = Definitions(
     assets=all_assets,
+    asset_checks=audit_checks,
     jobs=[reference_job, hourly_job, daily_job],
+    schedules=build_schedules(hourly_job, daily_job),
+    sensors=build_sensors(hourly_job, daily_job),
     resources={"store": TelemetryStore()},
     # One step's SQL already uses every core; a subprocess per step only adds seconds of start-up.
     executor=in_process_executor,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from telemetry_assets.checks import AUDITS, audit_checks
 from telemetry_assets.definitions import defs
 from telemetry_assets.sql import SQL_DIR
 
@@ -31,10 +32,30 @@ def test_every_asset_has_a_description_and_a_group():
 
 def test_every_sql_file_has_its_asset_in_the_group_named_like_its_folder():
     groups = {node.key.to_user_string(): node.group_name for node in asset_nodes()}
-    sql_files = sorted(SQL_DIR.glob("*/*.sql"))
+    sql_files = sorted(path for path in SQL_DIR.glob("*/*.sql") if path.parent.name != "checks")
     assert len(sql_files) == 11
     for path in sql_files:
         assert groups.get(path.stem) == path.parent.name, path
+
+
+def test_every_audit_file_is_a_check_on_its_asset():
+    checks = {(key.asset_key.to_user_string(), key.name)
+              for key in defs.resolve_asset_graph().asset_check_keys}
+    audit_files = sorted((SQL_DIR / "checks").glob("*.sql"))
+    assert len(audit_files) == len(AUDITS)
+    for path in audit_files:
+        table, rule = path.stem.split("__")
+        audit = next(a for a in AUDITS if a.sql_name == path.stem)
+        assert (audit.table.asset, rule) in checks, path
+        assert table == audit.table.name
+
+
+def test_checks_are_described_and_block_exactly_when_their_audit_is_structural():
+    for audit, check in zip(AUDITS, audit_checks, strict=True):
+        (spec,) = check.check_specs
+        assert (spec.asset_key.to_user_string(), spec.name) == (audit.table.asset, audit.rule)
+        assert spec.description
+        assert spec.blocking is audit.blocking
 
 
 def test_partitioned_assets_backfill_a_range_in_one_run():

@@ -8,8 +8,8 @@ import textwrap
 import duckdb
 import pytest
 
-from telemetry_assets.tables import MINUTE_AGGREGATE
 from telemetry_assets.runs import RunFailed
+from telemetry_assets.tables import MINUTE_AGGREGATE
 from tests.helpers import DAY, wire_event, write_landing
 
 DAY_KEY = "2026-11-20"

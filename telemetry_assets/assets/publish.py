@@ -2,6 +2,7 @@
 
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
+from telemetry_assets.checks import guard_publication
 from telemetry_assets.resources import TelemetryStore
 from telemetry_assets.stage import DAILY_STAGE, run_sql_stage
 from telemetry_assets.tables import (
@@ -17,6 +18,7 @@ from telemetry_assets.tables import (
 @asset(group_name="published", deps=["validated", "daily_latency"], kinds={"sql"}, **DAILY_STAGE)
 def scenario_daily(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
     """Availability, latency and SLO attainment per scenario and day."""
+    guard_publication(store.lake, context.partition_time_window)
     return MaterializeResult(
         metadata=run_sql_stage(context, store.lake, SCENARIO_DAILY, [VALIDATED, DAILY_LATENCY])
     )
@@ -27,6 +29,7 @@ def scenario_partner_daily(
     context: AssetExecutionContext, store: TelemetryStore
 ) -> MaterializeResult:
     """Availability and latency per scenario, partner and day."""
+    guard_publication(store.lake, context.partition_time_window)
     return MaterializeResult(
         metadata=run_sql_stage(
             context, store.lake, SCENARIO_PARTNER_DAILY, [VALIDATED, DAILY_LATENCY]
@@ -37,6 +40,7 @@ def scenario_partner_daily(
 @asset(group_name="published", deps=["validated", "minute_aggregate"], kinds={"sql"}, **DAILY_STAGE)
 def scenario_minute(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
     """Availability per scenario and minute of the day, for incident charts."""
+    guard_publication(store.lake, context.partition_time_window)
     return MaterializeResult(
         metadata=run_sql_stage(context, store.lake, SCENARIO_MINUTE, [VALIDATED, MINUTE_AGGREGATE])
     )
