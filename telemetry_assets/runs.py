@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from dagster import DagsterInstance, TimeWindow
+from dagster import DagsterInstance, RunRequest, TimeWindow
 
 from telemetry_assets.definitions import defs
 from telemetry_assets.partitions import daily_partitions, hourly_partitions
@@ -97,10 +97,19 @@ def run_reference(instance: DagsterInstance) -> str:
     return _execute(instance, "reference_data", {"telemetry/launched_by": "telemetry backfill"})
 
 
-def _execute(instance: DagsterInstance, job_name: str, tags: dict[str, str]) -> str:
+def run_requested(instance: DagsterInstance, request: RunRequest, job_name: str = "") -> str:
+    """Execute a schedule's or sensor's run request in this process, as the daemon would launch
+    it (partition and tags); `job_name` names the target when the request does not."""
+    return _execute(instance, request.job_name or job_name, dict(request.tags),
+                    partition_key=request.partition_key)
+
+
+def _execute(instance: DagsterInstance, job_name: str, tags: dict[str, str],
+             partition_key: str | None = None) -> str:
     job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(
-        instance=instance, tags=tags, run_config=QUIET_LOGS, raise_on_error=False
+        instance=instance, tags=tags, run_config=QUIET_LOGS, raise_on_error=False,
+        partition_key=partition_key,
     )
     if not result.success:
         failures = result.get_step_failure_events()

@@ -1,0 +1,304 @@
+"""Sensors: landing files that arrive late re-run their hour, then its day; failed runs are posted.
+
+Late data. An hour is re-run when one of its landing files changed (was written or renamed into
+the folder: its ctime) after the run that last materialized `raw_events` for that hour started,
+so the run cannot have read it. The re-run reads all of the hour's files again and the pipeline
+keeps one copy per event id, so a late file is counted once however often the hour runs. Once
+an hour of an already published day is materialized again, the day is re-run too: the day is
+requested only after its hours are, never alongside them, so that it reads their new files.
+
+The cursor is a file-change watermark: only hours with a file changed since the previous
+evaluation are compared with Dagster's records. It never passes the start of a run still in
+progress, because such a run may have listed an hour's files before a late one arrived.
+"""
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
+    DagsterRun,
+    DefaultSensorStatus,
+    RunFailureSensorContext,
+    RunRecord,
+    RunRequest,
+    RunsFilter,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    TimeWindow,
+    run_failure_sensor,
+    sensor,
+)
+from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
+
+from telemetry_assets.landing import landing_files
+from telemetry_assets.partitions import daily_partitions, hourly_partitions
+from telemetry_assets.resources import TelemetryStore
+from telemetry_assets.schedules import (
+    DAY_INPUTS,
+    PARTITION_TAG,
+    TRIGGER_TAG,
+    AutomationSettings,
+    keys_in,
+)
+from telemetry_assets.tables import RAW_EVENTS, SCENARIO_DAILY
+from telemetry_assets.webhooks import message, notify, webhook_urls
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
+
+# File times come from the kernel's coarse clock (or whole seconds on some network filesystems)
+# and run start times from time.time(): comparing with this much slack can only cause an extra
+# re-run of an hour, never miss a file.
+CLOCK_MARGIN_S = 1.0
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+FAILURE_WEBHOOK_ENV = "TELEMETRY_FAILURE_WEBHOOK_URLS"
+DAGSTER_UI_URL_ENV = "TELEMETRY_DAGSTER_UI_URL"
+
+
+@dataclass(frozen=True)
+class LateDataCursor:
+    """Files changed before `files_after` (less the clock margin) have been judged already."""
+
+    files_after: float = 0.0
+
+    @classmethod
+    def parse(cls, text: str | None) -> "LateDataCursor":
+        return cls(**json.loads(text)) if text else cls()
+
+    def to_json(self) -> str:
+        return json.dumps({"files_after": self.files_after})
+
+
+def _window_of(key: str) -> TimeWindow | None:
+    for partitions in (hourly_partitions, daily_partitions):
+        try:
+            return partitions.time_window_for_partition_key(key)
+        except ValueError:
+            continue
+    return None
+
+
+def run_window(run: DagsterRun) -> TimeWindow | None:
+    """The time a partitioned run covers, from its partition or range tags."""
+    first = run.tags.get(PARTITION_TAG) or run.tags.get(RANGE_START_TAG)
+    last = run.tags.get(PARTITION_TAG) or run.tags.get(RANGE_END_TAG)
+    if not first or not last:
+        return None
+    start, end = _window_of(first), _window_of(last)
+    return TimeWindow(start.start, end.end) if start and end else None
+
+
+def _overlaps(window: TimeWindow | None, other: TimeWindow) -> bool:
+    return window is not None and window.start < other.end and other.start < window.end
+
+
+class _Records:
+    """Look-ups in the instance for one evaluation, with run start times cached."""
+
+    def __init__(self, instance: DagsterInstance):
+        self.instance = instance
+        self._started: dict[str, float | None] = {}
+
+    def run_started(self, run_id: str) -> float | None:
+        if run_id not in self._started:
+            record = self.instance.get_run_record_by_id(run_id)
+            self._started[run_id] = record.start_time if record else None
+        return self._started[run_id]
+
+    def latest_run_start(self, asset_key: AssetKey, partition_key: str) -> float | None:
+        """When the run that last materialized this partition started (None: never)."""
+        result = self.instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition_key]), limit=1
+        )
+        if not result.records:
+            return None
+        record = result.records[0]
+        # A run without a start time (imported history) is dated by its materialization.
+        return self.run_started(record.run_id) or record.timestamp
+
+    def newest_since(
+        self, asset_key: AssetKey, partition_keys: list[str], after: float
+    ) -> int | None:
+        """Storage id of the newest materialization of any of the partitions after `after`."""
+        result = self.instance.fetch_materializations(
+            AssetRecordsFilter(
+                asset_key=asset_key, asset_partitions=partition_keys, after_timestamp=after
+            ),
+            limit=1,
+        )
+        return result.records[0].storage_id if result.records else None
+
+
+def _changed_files(landing_dir: Path, hour_start: datetime) -> dict[Path, float]:
+    changed = {}
+    for path in landing_files(landing_dir, hour_start):
+        try:
+            changed[path] = path.stat().st_ctime
+        except FileNotFoundError:
+            continue  # replaced or removed since the listing; its successor is listed next time
+    return changed
+
+
+def late_hour_requests(
+    records: _Records, landing_dir: Path, hours: list[str], files_after: float
+) -> list[RunRequest]:
+    requests = []
+    for hour in hours:
+        changed = _changed_files(landing_dir, hourly_partitions.time_window_for_partition_key(
+            hour).start)
+        if not any(when > files_after - CLOCK_MARGIN_S for when in changed.values()):
+            continue
+        processed = records.latest_run_start(AssetKey(RAW_EVENTS.asset), hour)
+        if processed is None:
+            continue  # never run: the schedule or a backfill will read every file there is
+        late = sorted(path for path, when in changed.items()
+                      if when > processed - CLOCK_MARGIN_S)
+        if not late:
+            continue
+        newest = max(changed[path] for path in late)
+        requests.append(RunRequest(
+            job_name="hourly_pipeline",
+            partition_key=hour,
+            # A new late file changes the key, so it gets its own re-run even while one runs.
+            run_key=f"late-hour:{hour}:{newest:.6f}",
+            tags={TRIGGER_TAG: "late_data", "telemetry/late_files": str(len(late)),
+                  "telemetry/newest_late_file": late[-1].name},
+        ))
+    return requests
+
+
+def stale_day_requests(
+    records: _Records, days: list[str], unfinished: list[RunRecord]
+) -> list[RunRequest]:
+    """Published days with an hour materialized after the day's last run started."""
+    requests = []
+    for day in days:
+        published = records.latest_run_start(AssetKey(SCENARIO_DAILY.asset), day)
+        if published is None:
+            continue  # never published: the daily schedule runs it once its hours are in
+        window = daily_partitions.time_window_for_partition_key(day)
+        if any(_overlaps(run_window(run.dagster_run), window) for run in unfinished):
+            continue  # its hours or the day itself are running: judge once they are done
+        hours = keys_in(hourly_partitions, window.start, window.end)
+        newer = [storage_id for key in DAY_INPUTS
+                 if (storage_id := records.newest_since(key, hours, published)) is not None]
+        if newer:
+            requests.append(RunRequest(
+                job_name="daily_pipeline",
+                partition_key=day,
+                run_key=f"late-day:{day}:{max(newer)}",
+                tags={TRIGGER_TAG: "late_data"},
+            ))
+    return requests
+
+
+def evaluate_late_data(
+    instance: DagsterInstance,
+    landing_dir: Path,
+    cursor: str | None,
+    settings: AutomationSettings,
+) -> SensorResult:
+    scan_started = time.time()
+    previous = LateDataCursor.parse(cursor)
+    closed_by = datetime.fromtimestamp(scan_started, UTC).replace(minute=0, second=0,
+                                                                  microsecond=0)
+    since = closed_by - settings.late_data_lookback
+    hours = keys_in(hourly_partitions, since, closed_by)
+    days = keys_in(daily_partitions, since.replace(hour=0), closed_by + timedelta(days=1))
+    unfinished = list(instance.get_run_records(RunsFilter(statuses=NOT_FINISHED_STATUSES)))
+    records = _Records(instance)
+    requests = late_hour_requests(records, landing_dir, hours, previous.files_after)
+    requests += stale_day_requests(records, days, unfinished)
+    watermark = min([scan_started, *(run.start_time for run in unfinished if run.start_time)])
+    # A run left "started" by a killed process must not pin the watermark for ever.
+    watermark = max(watermark, since.timestamp())
+    return SensorResult(
+        run_requests=requests,
+        cursor=LateDataCursor(watermark).to_json(),
+        skip_reason=None if requests else (
+            f"no landing file arrived after its hour was processed (last {len(hours)} hours)"
+        ),
+    )
+
+
+def failure_report(context: RunFailureSensorContext, ui_url: str | None) -> dict:
+    """A Slack-compatible message about a failed run, with the facts under `details`."""
+    run = context.dagster_run
+    partitions = run.tags.get(PARTITION_TAG) or (
+        f"{run.tags[RANGE_START_TAG]}...{run.tags[RANGE_END_TAG]}"
+        if RANGE_START_TAG in run.tags and RANGE_END_TAG in run.tags else None
+    )
+    steps = []
+    for event in context.get_step_failure_events():
+        error = event.step_failure_data.error
+        cause = error.cause if error and error.cause else error
+        steps.append({"step": event.step_key,
+                      "error": cause.message.strip() if cause else event.message})
+    first_error = steps[0]["error"] if steps else context.failure_event.message
+    where = f" for {partitions}" if partitions else ""
+    run_url = f"{ui_url.rstrip('/')}/runs/{run.run_id}" if ui_url else None
+    text = f"Dagster run of {run.job_name}{where} failed: {first_error}"
+    if run_url:
+        text += f" <{run_url}|run {run.run_id[:8]}>"
+    return message(
+        text,
+        run_id=run.run_id,
+        job=run.job_name,
+        partitions=partitions,
+        trigger=run.tags.get(TRIGGER_TAG) or run.tags.get("telemetry/launched_by"),
+        error=first_error,
+        failed_steps=steps,
+        run_url=run_url,
+    )
+
+
+@run_failure_sensor(
+    name="run_failure_webhook",
+    default_status=DefaultSensorStatus.RUNNING,
+    description=f"Posts every failed run as JSON (Slack-compatible `text` plus `details`) to "
+    f"the comma-separated URLs in {FAILURE_WEBHOOK_ENV}.",
+)
+def run_failure_webhook(context: RunFailureSensorContext) -> None:
+    urls = webhook_urls(FAILURE_WEBHOOK_ENV)
+    if not urls:
+        context.log.info(f"{FAILURE_WEBHOOK_ENV} is not set: run {context.dagster_run.run_id} "
+                         "is not reported")
+        return
+    deliveries = notify(urls, failure_report(context, os.environ.get(DAGSTER_UI_URL_ENV)))
+    failed = [f"{delivery.url}: {delivery.error}" for delivery in deliveries if not delivery.ok]
+    if failed:
+        # Shown on the sensor's tick and on the failed run's own log.
+        raise RuntimeError("could not report the failed run: " + "; ".join(failed))
+
+
+def build_sensors(
+    hourly_job: "UnresolvedAssetJobDefinition", daily_job: "UnresolvedAssetJobDefinition"
+) -> list[SensorDefinition]:
+    @sensor(
+        name="late_landing_files",
+        jobs=[hourly_job, daily_job],
+        minimum_interval_seconds=60,
+        description="Re-runs an hour when a landing file arrives after the hour was processed "
+        f"(last TELEMETRY_LATE_DATA_LOOKBACK_HOURS, default "
+        f"{AutomationSettings().late_data_lookback // timedelta(hours=1)}), then the day that "
+        "contains it.",
+    )
+    def late_landing_files(context: SensorEvaluationContext, store: TelemetryStore):
+        return evaluate_late_data(
+            context.instance, store.settings.landing_dir, context.cursor,
+            AutomationSettings.from_env(),
+        )
+
+    return [late_landing_files, run_failure_webhook]
