@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 CLOCK_MARGIN_S = 1.0
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+RUN_KEY_TAG = "dagster/run_key"
 FAILURE_WEBHOOK_ENV = "TELEMETRY_FAILURE_WEBHOOK_URLS"
 DAGSTER_UI_URL_ENV = "TELEMETRY_DAGSTER_UI_URL"
 
@@ -109,24 +110,25 @@ class _Records:
 
     def __init__(self, instance: DagsterInstance):
         self.instance = instance
-        self._started: dict[str, float | None] = {}
+        self._runs: dict[str, RunRecord | None] = {}
 
-    def run_started(self, run_id: str) -> float | None:
-        if run_id not in self._started:
-            record = self.instance.get_run_record_by_id(run_id)
-            self._started[run_id] = record.start_time if record else None
-        return self._started[run_id]
+    def run(self, run_id: str) -> RunRecord | None:
+        if run_id not in self._runs:
+            self._runs[run_id] = self.instance.get_run_record_by_id(run_id)
+        return self._runs[run_id]
 
-    def latest_run_start(self, asset_key: AssetKey, partition_key: str) -> float | None:
-        """When the run that last materialized this partition started (None: never)."""
+    def latest_run(self, asset_key: AssetKey, partition_key: str) -> tuple[float, dict] | None:
+        """When the run that last materialized this partition started, and its tags."""
         result = self.instance.fetch_materializations(
             AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition_key]), limit=1
         )
         if not result.records:
             return None
         record = result.records[0]
+        run = self.run(record.run_id)
         # A run without a start time (imported history) is dated by its materialization.
-        return self.run_started(record.run_id) or record.timestamp
+        started = run.start_time if run and run.start_time else record.timestamp
+        return started, dict(run.dagster_run.tags) if run else {}
 
     def newest_since(
         self, asset_key: AssetKey, partition_keys: list[str], after: float
@@ -160,19 +162,22 @@ def late_hour_requests(
             hour).start)
         if not any(when > files_after - CLOCK_MARGIN_S for when in changed.values()):
             continue
-        processed = records.latest_run_start(AssetKey(RAW_EVENTS.asset), hour)
-        if processed is None:
+        latest = records.latest_run(AssetKey(RAW_EVENTS.asset), hour)
+        if latest is None:
             continue  # never run: the schedule or a backfill will read every file there is
+        processed, run_tags = latest
         late = sorted(path for path, when in changed.items()
                       if when > processed - CLOCK_MARGIN_S)
         if not late:
             continue
-        newest = max(changed[path] for path in late)
+        # A new late file changes the key, so it gets its own re-run even while one runs.
+        run_key = f"late-hour:{hour}:{max(changed[path] for path in late):.6f}"
+        if run_tags.get(RUN_KEY_TAG) == run_key:
+            continue  # the hour last ran because of these very files, so after they landed
         requests.append(RunRequest(
             job_name="hourly_pipeline",
             partition_key=hour,
-            # A new late file changes the key, so it gets its own re-run even while one runs.
-            run_key=f"late-hour:{hour}:{newest:.6f}",
+            run_key=run_key,
             tags={TRIGGER_TAG: "late_data", "telemetry/late_files": str(len(late)),
                   "telemetry/newest_late_file": late[-1].name},
         ))
@@ -185,9 +190,10 @@ def stale_day_requests(
     """Published days with an hour materialized after the day's last run started."""
     requests = []
     for day in days:
-        published = records.latest_run_start(AssetKey(SCENARIO_DAILY.asset), day)
-        if published is None:
+        latest = records.latest_run(AssetKey(SCENARIO_DAILY.asset), day)
+        if latest is None:
             continue  # never published: the daily schedule runs it once its hours are in
+        published, _ = latest
         window = daily_partitions.time_window_for_partition_key(day)
         if any(_overlaps(run_window(run.dagster_run), window) for run in unfinished):
             continue  # its hours or the day itself are running: judge once they are done
