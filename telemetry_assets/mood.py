@@ -198,8 +198,9 @@ class MoodReport:
         return sorted(self.scenarios, key=key)
 
 
-# Cumulative counts per scenario make any window a difference of two lookups (ASOF joins), so a
-# day of per-minute evaluations costs about as much as one.
+# Cumulative counts before each window bound make any window a difference of two equality
+# lookups, so a day of per-minute evaluations costs little more than one, and the cost follows
+# the minutes that have traffic rather than the length of the longest window.
 WINDOW_COUNTS_SQL = """
 with scenario_reference as (
     select
@@ -225,20 +226,7 @@ per_minute as (
     group by s.scenario_id, m.minute
 ),
 
-running as (
-    select
-        scenario_id,
-        minute,
-        sum(requests) over upto as requests_through,
-        sum(failed) over upto as failed_through
-    from per_minute
-    window upto as (
-        partition by scenario_id order by minute
-        rows between unbounded preceding and current row
-    )
-),
-
-lookups as (
+lookups as materialized (
     select
         s.scenario_id,
         s.scenario_name,
@@ -255,26 +243,44 @@ lookups as (
     cross join (select unnest($window_minutes) as window_minutes) as w
 ),
 
-to_end as (
+points as (
+    -- Every minute with traffic, and every window bound looked up below.
+    select scenario_id, minute, sum(requests) as requests, sum(failed) as failed
+    from (
+        select scenario_id, minute, requests, failed from per_minute
+        union all
+        select scenario_id, as_of, 0, 0 from lookups
+        union all
+        select scenario_id, window_start, 0, 0 from lookups
+    )
+    group by scenario_id, minute
+),
+
+before as (
     select
-        l.*,
-        coalesce(r.requests_through, 0) as requests_to_end,
-        coalesce(r.failed_through, 0) as failed_to_end
-    from lookups as l
-    asof left join running as r on l.scenario_id = r.scenario_id and l.as_of > r.minute
+        scenario_id,
+        minute,
+        coalesce(sum(requests) over earlier, 0) as requests_before,
+        coalesce(sum(failed) over earlier, 0) as failed_before
+    from points
+    window earlier as (
+        partition by scenario_id order by minute
+        rows between unbounded preceding and 1 preceding
+    )
 ),
 
 counts as (
     select
-        e.scenario_id,
-        e.scenario_name,
-        e.slo_target_pct,
-        e.as_of,
-        e.window_minutes,
-        cast(e.requests_to_end - coalesce(r.requests_through, 0) as bigint) as requests,
-        cast(e.failed_to_end - coalesce(r.failed_through, 0) as bigint) as failed
-    from to_end as e
-    asof left join running as r on e.scenario_id = r.scenario_id and e.window_start > r.minute
+        l.scenario_id,
+        l.scenario_name,
+        l.slo_target_pct,
+        l.as_of,
+        l.window_minutes,
+        cast(e.requests_before - b.requests_before as bigint) as requests,
+        cast(e.failed_before - b.failed_before as bigint) as failed
+    from lookups as l
+    inner join before as e on l.scenario_id = e.scenario_id and l.as_of = e.minute
+    inner join before as b on l.scenario_id = b.scenario_id and l.window_start = b.minute
 )
 
 select
@@ -423,7 +429,7 @@ def current_mood(
 
 @dataclass(frozen=True)
 class Episode:
-    """A run of consecutive evaluations in which a scenario was not healthy."""
+    """A run of consecutive minutes in which a scenario stayed breaching, or stayed degraded."""
 
     scenario_id: str
     state: str
@@ -441,8 +447,8 @@ def episodes(
 ) -> list[Episode]:
     """Periods in [start, end) in which scenarios were breaching or degraded, minute by minute.
 
-    An episode runs from the first evaluation instant in that state to the first one after it
-    in another state; its `state` is the worst it reached.
+    An episode covers the minutes whose ends were evaluated in its state: it starts one minute
+    before the first such evaluation and ends at the last.
     """
     start, end = utc_naive(start), utc_naive(end)
     relation = evaluate(con, policy, start + timedelta(minutes=1), end, scenario_id)
@@ -451,25 +457,21 @@ def episodes(
         """
         with marked as (
             select scenario_id, as_of, state,
-                state <> 'healthy' and lag(state, 1, 'healthy') over by_time = 'healthy'
-                    as begins
+                state <> lag(state, 1, 'healthy') over by_time as begins
             from mood_states
             window by_time as (partition by scenario_id order by as_of)
         ),
         numbered as (
             select *, sum(case when begins then 1 else 0 end) over (
                 partition by scenario_id order by as_of
-                rows between unbounded preceding and current row) as episode
+                rows between unbounded preceding and current row) as run
             from marked
         )
-        select scenario_id,
-            case when count(case when state = 'breaching' then 1 end) > 0
-                then 'breaching' else 'degraded' end as state,
-            min(as_of) - interval 1 minute as first_minute,
+        select scenario_id, state, min(as_of) - interval 1 minute as first_minute,
             max(as_of) as last_as_of
         from numbered
         where state <> 'healthy'
-        group by scenario_id, episode
+        group by scenario_id, run, state
         order by first_minute, scenario_id
         """,
     ).fetchall()
