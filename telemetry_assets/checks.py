@@ -25,6 +25,7 @@ from dagster import (
     asset_check,
 )
 
+from telemetry_assets.expectations import CONTRACTS, Contract, validate_contract
 from telemetry_assets.lake import Lake, Table
 from telemetry_assets.resources import TelemetryStore
 from telemetry_assets.sql import compute_connection, load_sql
@@ -238,3 +239,35 @@ def guard_publication(lake: Lake, window: TimeWindow) -> None:
 
 
 audit_checks = [_audit_check(audit) for audit in AUDITS]
+
+
+def _contract_check(contract: Contract) -> AssetChecksDefinition:
+    @asset_check(
+        asset=contract.table.asset,
+        name="published_contract",
+        description="The great-expectations suite of the published contract: columns in order, "
+        "unique key, no missing values, percentages within 0-100, counts that add up.",
+        partitions_def=partitions_of(contract.table.grain),
+    )
+    def check(context: AssetCheckExecutionContext, store: TelemetryStore) -> AssetCheckResult:
+        lake = store.lake
+        paths = [str(lake.partition_path(contract.table, start))
+                 for start in partition_starts(contract.table, context.partition_time_window)]
+        with closing(compute_connection()) as con:
+            frame = con.read_parquet(paths, union_by_name=True, hive_partitioning=False).df()
+        result = validate_contract(contract, frame)
+        return AssetCheckResult(
+            passed=result.success,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "rows": len(frame),
+                "expectations": result.evaluated,
+                "failed_expectations": len(result.failures),
+                "failures": sample_table(result.failures),
+            },
+        )
+
+    return check
+
+
+contract_checks = [_contract_check(contract) for contract in CONTRACTS]

@@ -8,13 +8,13 @@ from dagster import (
     load_assets_from_modules,
 )
 
-from telemetry_assets.assets import ingest, publish, reference, transform
-from telemetry_assets.checks import audit_checks
+from telemetry_assets.assets import ingest, publish, quality, reference, transform
+from telemetry_assets.checks import audit_checks, contract_checks
 from telemetry_assets.resources import TelemetryStore
 from telemetry_assets.schedules import build_schedules
 from telemetry_assets.sensors import build_sensors
 
-all_assets = load_assets_from_modules([reference, ingest, transform, publish])
+all_assets = load_assets_from_modules([reference, ingest, transform, publish, quality])
 
 hourly_job = define_asset_job(
     "hourly_pipeline",
@@ -24,7 +24,7 @@ hourly_job = define_asset_job(
 )
 daily_job = define_asset_job(
     "daily_pipeline",
-    selection=AssetSelection.groups("curated", "published")
+    selection=AssetSelection.groups("curated", "published", "quality")
     | AssetSelection.assets("daily_latency", "daily_aggregate"),
     description="Minute aggregates of a day (or a range of days) to the published tables.",
 )
@@ -36,7 +36,7 @@ reference_job = define_asset_job(
 
 defs = Definitions(
     assets=all_assets,
-    asset_checks=audit_checks,
+    asset_checks=[*audit_checks, *contract_checks],
     jobs=[reference_job, hourly_job, daily_job],
     schedules=build_schedules(hourly_job, daily_job),
     sensors=build_sensors(hourly_job, daily_job),

@@ -55,10 +55,11 @@ def _partition_dir(table: Table, start: datetime | None) -> str:
         return "current"
     if start is None:
         raise ValueError(f"{table.qualified_name} is partitioned by {table.grain.value}")
-    # Directory names avoid ':' so that Hadoop-style readers (Spark) accept the paths.
+    # No ':' (Hadoop-style readers such as Spark reject it) and no `key=value` form: DuckDB and
+    # Spark would read that as a partition column, and `hour` would shadow a real column.
     if table.grain is Grain.HOUR:
-        return f"hour={start:%Y-%m-%dT%H}"
-    return f"day={start:%Y-%m-%d}"
+        return f"{start:%Y-%m-%dT%H}"
+    return f"{start:%Y-%m-%d}"
 
 
 def _sql_string(value: str) -> str:
@@ -115,7 +116,7 @@ class Lake:
                 f"{table.qualified_name} has not been materialized for {shown}{more}: "
                 "materialize those partitions first (for example with `telemetry backfill`)"
             )
-        # Partition directories look like hive keys (day=...), but the files hold every column.
+        # The files hold every column; never let a reader derive columns from directory names.
         relation = con.read_parquet(
             [str(path) for path in paths], union_by_name=True, hive_partitioning=False
         )

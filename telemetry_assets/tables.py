@@ -24,3 +24,5 @@ SCENARIO_DAILY = Table("published", "scenario_daily", Grain.DAY)
 SCENARIO_PARTNER_DAILY = Table("published", "scenario_partner_daily", Grain.DAY)
 SCENARIO_MINUTE = Table("published", "scenario_minute", Grain.DAY)
 PUBLISHED_TABLES = (SCENARIO_DAILY, SCENARIO_PARTNER_DAILY, SCENARIO_MINUTE)
+
+QUALITY_SUMMARY = Table("quality", "quality_summary", Grain.DAY)

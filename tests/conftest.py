@@ -1,6 +1,7 @@
 """A throwaway platform per test: its own data directory, warehouse and Dagster instance."""
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,18 +36,25 @@ class Platform:
             return rows(con, sql)
 
 
-@pytest.fixture
-def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
-    data_dir = tmp_path / "data"
-    dagster_home = tmp_path / "dagster_home"
+@contextmanager
+def make_platform(root: Path) -> Iterator[Platform]:
+    """A platform under `root`; the environment is restored afterwards."""
+    dagster_home = root / "dagster_home"
     dagster_home.mkdir()
     (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    monkeypatch.setenv("TELEMETRY_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    for name in ("TELEMETRY_LANDING_DIR", "TELEMETRY_REFERENCE_DIR", "TELEMETRY_LAKE_DIR",
-                 "TELEMETRY_DUCKDB_PATH"):
-        monkeypatch.delenv(name, raising=False)
-    settings = Settings.from_env()
-    write_reference(settings.reference_dir)
-    with DagsterInstance.get() as instance:
-        yield Platform(settings, instance)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TELEMETRY_DATA_DIR", str(root / "data"))
+        patch.setenv("DAGSTER_HOME", str(dagster_home))
+        for name in ("TELEMETRY_LANDING_DIR", "TELEMETRY_REFERENCE_DIR", "TELEMETRY_LAKE_DIR",
+                     "TELEMETRY_DUCKDB_PATH"):
+            patch.delenv(name, raising=False)
+        settings = Settings.from_env()
+        write_reference(settings.reference_dir)
+        with DagsterInstance.get() as instance:
+            yield Platform(settings, instance)
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[Platform]:
+    with make_platform(tmp_path) as made:
+        yield made

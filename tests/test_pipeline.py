@@ -126,7 +126,7 @@ def test_daily_run_without_its_hours_fails_clearly(platform):
     platform.run_reference()
     platform.run_hours("2026-11-20-10:00")
     with pytest.raises(RunFailed, match=r"minute_latency has not been materialized for "
-                                        r"hour=2026-11-20T00"):
+                                        r"2026-11-20T00"):
         platform.run_days(DAY_KEY)
 
 
