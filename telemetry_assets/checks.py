@@ -86,6 +86,16 @@ class Audit:
     def sql_name(self) -> str:
         return f"{self.table.name}__{self.rule}"
 
+    @property
+    def severity(self) -> AssetCheckSeverity:
+        return AssetCheckSeverity.ERROR if self.blocking else AssetCheckSeverity.WARN
+
+    @property
+    def described(self) -> str:
+        """The description shown in the UI, which states the severity before any run."""
+        kind = "ERROR, blocking" if self.blocking else "WARN"
+        return f"{self.description} Severity: {kind}."
+
 
 AUDITS = (
     Audit(FILTERED_EVENTS, "outcomes_add_up",
@@ -204,8 +214,10 @@ def _audit_check(audit: Audit) -> AssetChecksDefinition:
     @asset_check(
         asset=audit.table.asset,
         name=audit.rule,
-        description=audit.description,
+        description=audit.described,
         blocking=audit.blocking,
+        metadata={"severity": audit.severity.value,
+                  "audit": f"dbt_like_sql/checks/{audit.sql_name}.sql"},
         partitions_def=partitions_of(audit.table.grain),
         # Inputs written in the same run must be written before the check reads them.
         additional_deps=sorted(
@@ -216,7 +228,7 @@ def _audit_check(audit: Audit) -> AssetChecksDefinition:
         outcome = run_audit(store.lake, audit, context.partition_time_window)
         return AssetCheckResult(
             passed=outcome.passed,
-            severity=AssetCheckSeverity.ERROR if audit.blocking else AssetCheckSeverity.WARN,
+            severity=audit.severity,
             metadata={
                 "offending_rows": outcome.offending_rows,
                 "sample": sample_table(outcome.sample),
@@ -246,7 +258,9 @@ def _contract_check(contract: Contract) -> AssetChecksDefinition:
         asset=contract.table.asset,
         name="published_contract",
         description="The great-expectations suite of the published contract: columns in order, "
-        "unique key, no missing values, percentages within 0-100, counts that add up.",
+        "unique key, no missing values, percentages within 0-100, counts that add up. "
+        "Severity: ERROR.",
+        metadata={"severity": AssetCheckSeverity.ERROR.value},
         partitions_def=partitions_of(contract.table.grain),
     )
     def check(context: AssetCheckExecutionContext, store: TelemetryStore) -> AssetCheckResult:

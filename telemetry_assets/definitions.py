@@ -8,6 +8,7 @@ from dagster import (
     load_assets_from_modules,
 )
 
+from telemetry_assets import notices  # noqa: F401  (first: filters before any declaration)
 from telemetry_assets.assets import ingest, publish, quality, reference, transform
 from telemetry_assets.checks import audit_checks, contract_checks
 from telemetry_assets.resources import TelemetryStore

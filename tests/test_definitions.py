@@ -24,7 +24,7 @@ def asset_nodes():
 
 def test_every_asset_has_a_description_and_a_group():
     nodes = asset_nodes()
-    assert len(nodes) == 15
+    assert len(nodes) >= 16
     for node in nodes:
         assert node.description, node.key
         assert node.group_name not in (None, "default"), node.key
@@ -33,7 +33,7 @@ def test_every_asset_has_a_description_and_a_group():
 def test_every_sql_file_has_its_asset_in_the_group_named_like_its_folder():
     groups = {node.key.to_user_string(): node.group_name for node in asset_nodes()}
     sql_files = sorted(path for path in SQL_DIR.glob("*/*.sql") if path.parent.name != "checks")
-    assert len(sql_files) == 11
+    assert len(sql_files) >= 12
     for path in sql_files:
         assert groups.get(path.stem) == path.parent.name, path
 
@@ -129,6 +129,21 @@ def test_dagster_dev_loads_every_asset_without_definition_warnings(dagster_dev):
     expected = {node.key.to_user_string() for node in asset_nodes()}
     assert set(served) == expected
     assert all(node["description"] for node in served.values())
+    checks_query = """{ assetNodes { assetKey { path }
+        assetChecksOrError { ... on AssetChecks { checks { name description blocking } } } } }"""
+    served_checks = {
+        ("/".join(node["assetKey"]["path"]), check["name"]): check
+        for node in graphql(port, checks_query)["assetNodes"]
+        for check in node["assetChecksOrError"].get("checks", [])
+    }
+    expected_checks = {(key.asset_key.to_user_string(), key.name)
+                       for key in defs.resolve_asset_graph().asset_check_keys}
+    assert set(served_checks) == expected_checks
+    for audit in AUDITS:
+        served = served_checks[(audit.table.asset, audit.rule)]
+        assert served["blocking"] is audit.blocking
+        assert served["description"].endswith(
+            "Severity: ERROR, blocking." if audit.blocking else "Severity: WARN.")
     text = log.read_text()
     warnings = [line for line in text.splitlines()
                 if "Warning" in line and "SupersessionWarning" not in line]
