@@ -1,0 +1,81 @@
+"""Presentation: the availability dashboard, rebuilt whenever the published tables change."""
+
+import os
+import uuid
+from pathlib import Path
+
+from dagster import (
+    AssetExecutionContext,
+    AutomationCondition,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from telemetry_assets.dashboard.data import gather
+from telemetry_assets.dashboard.page import render
+from telemetry_assets.mood import MoodPolicy
+from telemetry_assets.resources import Settings, TelemetryStore
+
+
+def dashboard_path(settings: Settings) -> Path:
+    return settings.data_dir / "dashboard" / "index.html"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Readers (a browser, a file server) never see a half-written page."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@asset(
+    group_name="present",
+    deps=["scenario_daily", "scenario_partner_daily", "scenario_minute"],
+    kinds={"html"},
+    # Unpartitioned below daily partitions: old days that were never run are not "missing data"
+    # that should hold the page back.
+    automation_condition=AutomationCondition.eager().without(
+        ~AutomationCondition.any_deps_missing()
+    ),
+)
+def dashboard(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
+    """The latest published day's availability dashboard as one self-contained HTML file."""
+    policy = MoodPolicy.from_env()
+    with store.lake.warehouse(read_only=True) as con:
+        data = gather(con, None, policy)
+    path = dashboard_path(store.settings).absolute()
+    write_atomically(path, render(data))
+    context.log.info(f"dashboard of {data.selection.day} written to {path}")
+    metadata = {
+        "path": MetadataValue.path(str(path)),
+        "day": str(data.selection.day),
+        "scenarios": len([row for row in data.scenarios if row["day_requests"] is not None]),
+        "incidents": len(data.incidents),
+        "serve": "telemetry dashboard --port 8050, then http://127.0.0.1:8050/",
+    }
+    if data.mood is not None:
+        metadata["mood_as_of"] = f"{data.mood.as_of:%Y-%m-%d %H:%M} UTC"
+        metadata["mood"] = MetadataValue.md(
+            "| scenario | state | burn 1h | burn 6h | budget left % |\n|---|---|---|---|---|\n"
+            + "\n".join(
+                f"| {m.scenario_id} | {m.state} | {_figure(m.windows.get('1h'))} | "
+                f"{_figure(m.windows.get('6h'))} | {_percent(m.budget_remaining_pct)} |"
+                for m in data.mood.worst_first()[:10]
+            )
+        )
+        metadata.update({f"scenarios_{state}": count
+                         for state, count in data.mood.counts().items()})
+    return MaterializeResult(metadata=metadata)
+
+
+def _figure(window) -> str:
+    return "-" if window is None or window.burn_rate is None else f"{window.burn_rate:.2f}"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"

@@ -1,0 +1,59 @@
+"""The dashboard over HTTP: every request reads the warehouse read-only, briefly, and renders."""
+
+from datetime import date
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from telemetry_assets.dashboard.data import NoData, Selection, gather
+from telemetry_assets.dashboard.page import plotly_js, render, render_message
+from telemetry_assets.mood import MoodPolicy
+from telemetry_assets.resources import TelemetryStore
+
+PLOTLY_PATH = "/static/plotly.min.js"
+
+
+def selection_from(request: Request) -> Selection | None:
+    """The reader's choice from the query string; None for the defaults (the latest day)."""
+    query = request.query_params
+    if "day" not in query:
+        return None
+    days = int(query.get("days", "7"))
+    if not 1 <= days <= 366:
+        raise ValueError("days must be between 1 and 366")
+    return Selection(date.fromisoformat(query["day"]), days, query.get("scenario") or None)
+
+
+def create_app(store: TelemetryStore | None = None, policy: MoodPolicy | None = None) -> Starlette:
+    """The app; settings are read once, when it is created."""
+    lake = (store or TelemetryStore()).lake
+    policy = policy or MoodPolicy.from_env()
+
+    def page(request: Request) -> Response:
+        try:
+            selection = selection_from(request)
+        except ValueError as error:
+            return HTMLResponse(render_message("Bad request", str(error)), status_code=400)
+        try:
+            # The connection is closed before rendering: a reader never holds the warehouse long.
+            with lake.warehouse(read_only=True) as con:
+                data = gather(con, selection, policy)
+        except (NoData, FileNotFoundError) as missing:
+            return HTMLResponse(render_message("No data", str(missing)), status_code=404)
+        return HTMLResponse(render(data, plotly_src=PLOTLY_PATH))
+
+    def plotly(_request: Request) -> Response:
+        return Response(plotly_js(), media_type="text/javascript",
+                        headers={"Cache-Control": "max-age=86400"})
+
+    def healthz(_request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    # Plain `def` endpoints run in Starlette's thread pool, so DuckDB work never blocks the loop.
+    return Starlette(routes=[
+        Route("/", page),
+        Route(PLOTLY_PATH, plotly),
+        Route("/healthz", healthz),
+    ])
