@@ -4,7 +4,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from dagster import DagsterInstance, RunRequest, TimeWindow
 
@@ -65,9 +65,8 @@ def plan_backfill(start: datetime, end: datetime, now: datetime | None = None) -
         )
     window = TimeWindow(start, end)
     hourly_keys = hourly_partitions.get_partition_keys_in_time_window(window)
-    day_window = TimeWindow(
-        start.replace(hour=0), (end - timedelta(microseconds=1)).replace(hour=0) + timedelta(days=1)
-    )
+    # Every day that starts before the end and contains an hour of the range.
+    day_window = TimeWindow(start.replace(hour=0), end)
     daily_keys = [
         key
         for key in daily_partitions.get_partition_keys_in_time_window(day_window)

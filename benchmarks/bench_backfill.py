@@ -1,0 +1,141 @@
+"""Wall time of a 7-day backfill at 100k events per hour, split into Dagster overhead and SQL work.
+
+The backfill is what `telemetry backfill` runs: reference data, every hourly stage over the 168
+hours as one run, every daily stage over the 7 days as one run. The split comes from two sources
+that do not depend on each other:
+
+- SQL work: each stage reports, per partition, the seconds from reading its inputs to the renamed
+  Parquet file (the `telemetry_assets.progress` logger);
+- steps: the Dagster event log's start and end of every step (asset or asset check).
+
+So `run wall - Σ step time` is Dagster's per-run cost (planning, events, resources), `Σ asset step
+time - SQL work` its per-step cost (materialization events, metadata, views), and asset checks are
+reported on their own line. BENCH_BACKFILL_DAYS and BENCH_BACKFILL_EVENTS_PER_HOUR scale it down.
+"""
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+START = datetime(2026, 11, 9, tzinfo=UTC)
+DAYS = int(os.environ.get("BENCH_BACKFILL_DAYS", "7"))
+EVENTS_PER_HOUR = int(os.environ.get("BENCH_BACKFILL_EVENTS_PER_HOUR", "100000"))
+
+
+def main() -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-backfill-"))
+    try:
+        run(workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def step_seconds(instance, run_id: str) -> dict[str, float]:
+    """Seconds from start to end of every step of a run, from the event log."""
+    from dagster import DagsterEventType
+
+    started, seconds = {}, {}
+    kinds = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS,
+             DagsterEventType.STEP_FAILURE}
+    for entry in instance.all_logs(run_id, of_type=kinds):
+        if entry.dagster_event.event_type == DagsterEventType.STEP_START:
+            started[entry.step_key] = entry.timestamp
+        else:
+            seconds[entry.step_key] = entry.timestamp - started[entry.step_key]
+    return seconds
+
+
+def run(workdir: Path) -> None:
+    os.environ["TELEMETRY_DATA_DIR"] = str(workdir / "data")
+    os.environ["DAGSTER_HOME"] = str(workdir / "dagster_home")
+    (workdir / "dagster_home").mkdir()
+    shutil.copy(REPO / "deploy" / "dagster.yaml", workdir / "dagster_home" / "dagster.yaml")
+    shutil.copytree(REPO / "data" / "reference", workdir / "data" / "reference")
+
+    from dagster import DagsterInstance
+
+    from telemetry_assets.generate import generate_landing
+    from telemetry_assets.resources import Settings
+    from telemetry_assets.runs import backfill, plan_backfill
+
+    settings = Settings.from_env()
+    end = START + timedelta(days=DAYS)
+    started = time.perf_counter()
+    summary = generate_landing(settings.landing_dir, settings.reference_dir, START, end,
+                               events_per_hour=EVENTS_PER_HOUR, seed=17)
+    print(f"generated {summary.events_written:,} events over {DAYS * 24} hours in "
+          f"{summary.files_written} files ({time.perf_counter() - started:.0f}s, not timed below)",
+          flush=True)
+
+    sql_seconds: dict[str, float] = defaultdict(float)
+    partitions: dict[str, int] = defaultdict(int)
+
+    def on_progress(progress) -> None:
+        sql_seconds[progress.stage] += progress.seconds
+        partitions[progress.stage] += 1
+
+    run_seconds: dict[str, float] = {}
+    run_ids: dict[str, str] = {}
+    last = time.perf_counter()
+
+    def on_run(job_name: str, run_id: str) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        run_seconds[job_name], run_ids[job_name], last = now - last, run_id, now
+
+    # The progress logger is INFO; the CLI shows nothing else, nor does this.
+    logging.getLogger("dagster").setLevel(logging.WARNING)
+    plan = plan_backfill(START, end)
+    with DagsterInstance.get() as instance:
+        started = last = time.perf_counter()
+        backfill(plan, instance, on_progress, on_run)
+        wall = time.perf_counter() - started
+        steps = {job: step_seconds(instance, run_id) for job, run_id in run_ids.items()}
+
+    sql_total = sum(sql_seconds.values())
+    step_total = sum(sum(by_step.values()) for by_step in steps.values())
+    check_total = sum(seconds for by_step in steps.values()
+                      for key, seconds in by_step.items() if _is_check(key))
+    asset_steps = step_total - check_total
+    print(f"backfill of {DAYS} days ({len(plan.hourly_keys)} hours, {len(plan.daily_keys)} days, "
+          f"{summary.events_written:,} events) in {len(run_ids)} runs: {wall:.1f}s wall, "
+          f"{summary.events_written / wall:,.0f} events/s")
+    for job, seconds in run_seconds.items():
+        print(f"  {job:<16} run {seconds:7.1f}s   steps {sum(steps[job].values()):7.1f}s")
+    print("  per stage: SQL work (inputs to renamed Parquet file) / partitions")
+    for stage, seconds in sql_seconds.items():
+        print(f"    {stage:<24} {seconds:7.1f}s  {partitions[stage]:4d} partitions, "
+              f"{1000 * seconds / partitions[stage]:6.0f} ms each")
+    print("  split of the wall time:")
+    rows = [
+        ("SQL work in asset steps", sql_total),
+        ("Dagster inside asset steps", asset_steps - sql_total),
+        ("asset checks (steps)", check_total),
+        ("Dagster between steps (runs)", sum(run_seconds.values()) - step_total),
+        ("outside runs (CLI plumbing)", wall - sum(run_seconds.values())),
+    ]
+    for label, seconds in rows:
+        print(f"    {label:<30} {seconds:8.1f}s  {100 * seconds / wall:5.1f}%")
+    overhead = wall - sql_total - check_total
+    print(f"  Dagster overhead (everything but SQL work and checks): {overhead:.1f}s "
+          f"({100 * overhead / wall:.1f}%); per hour of data: "
+          f"{overhead / max(1, len(plan.hourly_keys)):.2f}s")
+
+
+def _is_check(step_key: str) -> bool:
+    from telemetry_assets.definitions import defs
+
+    # A step is an asset check when its op materializes no asset.
+    checks_only = {assets_def.node_def.name for assets_def in defs.resolve_asset_graph().assets_defs
+                   if assets_def.is_executable and not assets_def.keys}
+    return step_key in checks_only
+
+
+if __name__ == "__main__":
+    main()
