@@ -1,21 +1,13 @@
 """The code location: it loads, every asset is described, and dagster dev serves it cleanly."""
 
-import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
-import pytest
-
 from telemetry_assets.checks import AUDITS, audit_checks
 from telemetry_assets.definitions import defs
 from telemetry_assets.sql import SQL_DIR
+from tests import dagster_ui
+from tests.dagster_ui import graphql
 
-REPO = Path(__file__).resolve().parent.parent
+# The `dagster dev` fixture, shared with test_ui.py.
+dagster_dev = dagster_ui.dagster_dev
 
 
 def asset_nodes():
@@ -71,55 +63,6 @@ def test_jobs_cover_every_asset_once():
         job = defs.resolve_job_def(name)
         selected += [key.to_user_string() for key in job.asset_layer.executable_asset_keys]
     assert sorted(selected) == sorted(node.key.to_user_string() for node in asset_nodes())
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def graphql(port: int, query: str) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)["data"]
-
-
-@pytest.fixture
-def dagster_dev(tmp_path):
-    port = free_port()
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    log = tmp_path / "dagster-dev.log"
-    env = {**os.environ, "DAGSTER_HOME": str(home), "TELEMETRY_DATA_DIR": str(tmp_path / "data"),
-           "PYTHONWARNINGS": "default"}
-    dagster = Path(sys.executable).with_name("dagster")
-    with open(log, "w") as output:
-        process = subprocess.Popen(
-            [str(dagster), "dev", "-w", "workspace.yaml", "--host", "127.0.0.1", "--port",
-             str(port)], cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                data = graphql(port, "{ assetNodes { id } }")
-                if data["assetNodes"]:
-                    break
-            except (OSError, KeyError, TypeError):
-                pass
-            assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "dagster dev did not serve the assets in 120 s"
-            time.sleep(1)
-        yield port, log
-    finally:
-        os.killpg(process.pid, 15)
-        process.wait(timeout=30)
 
 
 def test_dagster_dev_loads_every_asset_without_definition_warnings(dagster_dev):
