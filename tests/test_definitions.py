@@ -59,7 +59,7 @@ def test_partitioned_assets_backfill_a_range_in_one_run():
 
 def test_jobs_cover_every_asset_once():
     selected = []
-    for name in ("reference_data", "hourly_pipeline", "daily_pipeline"):
+    for name in ("reference_data", "hourly_pipeline", "daily_pipeline", "rebuild_dashboard"):
         job = defs.resolve_job_def(name)
         selected += [key.to_user_string() for key in job.asset_layer.executable_asset_keys]
     assert sorted(selected) == sorted(node.key.to_user_string() for node in asset_nodes())
