@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from dagster import materialize
+from dagster import AssetSelection, evaluate_automation_conditions, materialize
 
 from telemetry_assets.assets.present import dashboard, dashboard_path
 from telemetry_assets.dashboard.server import create_app
+from telemetry_assets.definitions import defs
 from telemetry_assets.generate import generate_landing
 from telemetry_assets.resources import TelemetryStore
 
@@ -217,10 +218,28 @@ def test_page_in_chromium_shows_the_published_numbers(platform, published_day, s
     assert chosen in {scenario for scenario, _ in listed}
 
 
-def test_asset_writes_a_self_contained_page(platform, published_day):
+def test_asset_is_rebuilt_when_the_published_tables_change_as_a_self_contained_page(
+    platform, published_day
+):
+    def requested(cursor=None):
+        result = evaluate_automation_conditions(
+            defs=defs, instance=platform.instance, cursor=cursor,
+            asset_selection=AssetSelection.assets("dashboard"),
+        )
+        return result.total_requested, result.cursor
+
+    count, cursor = requested()  # the first evaluation only takes stock
+    assert count == 0
+    platform.run_days("2026-11-20")
+    count, cursor = requested(cursor)
+    assert count == 1  # the published tables changed
+
     result = materialize([dashboard], instance=platform.instance,
                          resources={"store": TelemetryStore()})
     assert result.success
+    count, cursor = requested(cursor)
+    assert count == 0  # up to date
+
     path = dashboard_path(platform.settings)
     html = path.read_text()
     # Plotly inlined: the file opens offline, from disk, with no server.
