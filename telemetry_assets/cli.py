@@ -139,7 +139,8 @@ def availability(day: str) -> None:
 @main.command()
 @click.option("--events-per-hour", default=20_000, show_default=True, type=click.IntRange(min=1))
 def demo(events_per_hour: int) -> None:
-    """Generate yesterday's traffic, backfill it and print its availability."""
+    """Generate yesterday's traffic, backfill it, print its availability and mood, build the
+    dashboard."""
     settings = Settings.from_env()
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     day = today - timedelta(days=1)
@@ -147,6 +148,10 @@ def demo(events_per_hour: int) -> None:
     generate.main([*span, "--events-per-hour", str(events_per_hour)], standalone_mode=False)
     backfill.main(span, standalone_mode=False)
     print_availability(f"{day:%Y-%m-%d}")
+    from telemetry_assets.dashboard.commands import build_for_demo, print_mood
+
+    page, mood = build_for_demo()
+    print_mood(mood, Console(width=None if sys.stdout.isatty() else 160))
     warehouse = Path(settings.duckdb_path).absolute()
     console.print(
         f"\nWhere to look:\n"
@@ -154,7 +159,9 @@ def demo(events_per_hour: int) -> None:
         "open it read-only, see README)\n"
         f"  one day's figures  telemetry availability --date {day:%Y-%m-%d}\n"
         "  rejected lines     quarantine.rejected_events in the same warehouse\n"
-        "  Dagster UI         make ui, then http://127.0.0.1:3000"
+        "  Dagster UI         make ui, then http://127.0.0.1:3000\n"
+        f"  dashboard          {page} (open it in a browser), or\n"
+        "                     telemetry dashboard --port 8050, then http://127.0.0.1:8050/"
     )
 
 
@@ -162,3 +169,7 @@ from telemetry_ingest.commands import consume, serve  # noqa: E402
 
 main.add_command(serve)
 main.add_command(consume)
+
+from telemetry_assets.dashboard.commands import dashboard  # noqa: E402
+
+main.add_command(dashboard)

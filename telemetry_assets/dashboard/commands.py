@@ -21,3 +21,51 @@ def dashboard(host: str, port: int) -> None:
     click.echo(f"dashboard of {settings.duckdb_path.absolute()} on http://{host}:{port}/",
                err=True)
     uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+
+
+def build_for_demo() -> tuple[str, object]:
+    """Rebuild the dashboard file through its job (recorded in DAGSTER_HOME); return its path
+    and the current mood report."""
+    from telemetry_assets.assets.present import dashboard_path
+    from telemetry_assets.definitions import defs
+    from telemetry_assets.mood import MoodPolicy, current_mood
+    from telemetry_assets.resources import Settings, TelemetryStore
+    from telemetry_assets.runs import QUIET_LOGS, instance_for_cli
+
+    defs.resolve_job_def("rebuild_dashboard").execute_in_process(
+        instance=instance_for_cli(), run_config=QUIET_LOGS, raise_on_error=True,
+    )
+    with TelemetryStore().lake.warehouse(read_only=True) as con:
+        report = current_mood(con, MoodPolicy.from_env())
+    return str(dashboard_path(Settings.from_env()).absolute()), report
+
+
+def print_mood(report, console) -> None:
+    """The current mood per scenario, worst first, as a table."""
+    from rich.table import Table as RichTable
+
+    from telemetry_assets.mood import format_duration
+
+    if report is None:
+        console.print("No minute aggregates: no mood to report.")
+        return
+    colours = {"healthy": "green", "degraded": "yellow", "breaching": "red"}
+    windows = [format_duration(m) for m in report.policy.window_minutes]
+    table = RichTable(title=f"Service mood as of {report.as_of:%Y-%m-%d %H:%M} UTC "
+                            f"(overall: {report.overall})")
+    for header in ("scenario", "mood", *(f"burn {w}" for w in windows), "budget left %"):
+        table.add_column(header, justify="left" if header in ("scenario", "mood") else "right")
+    for mood in report.worst_first():
+        burns = [
+            "-" if mood.windows[w].burn_rate is None
+            else f"{mood.windows[w].burn_rate:.2f}" + ("" if mood.windows[w].judged else "*")
+            for w in windows
+        ]
+        remaining = mood.budget_remaining_pct
+        table.add_row(
+            mood.scenario_id, f"[{colours[mood.state]}]{mood.state}[/]", *burns,
+            "-" if remaining is None else f"{remaining:.1f}",
+        )
+    console.print(table)
+    console.print(f"* fewer than {report.policy.min_requests} requests: not judged. "
+                  + ", ".join(f"{count} {state}" for state, count in report.counts().items()))
