@@ -25,7 +25,7 @@ from dagster import (
     sensor,
 )
 
-from telemetry_assets.lake import Grain, Lake, Table
+from telemetry_assets.lake import Lake
 from telemetry_assets.mood import (
     MoodPolicy,
     MoodReport,
@@ -36,10 +36,9 @@ from telemetry_assets.mood import (
 )
 from telemetry_assets.resources import TelemetryStore
 from telemetry_assets.sql import compute_connection
+from telemetry_assets.tables import MOOD_NOTIFICATIONS
 from telemetry_assets.webhooks import message, post_json, webhook_urls
 
-MOOD_NOTIFICATIONS = Table("alerts", "mood_notifications", Grain.SNAPSHOT,
-                           written_by="service_mood")
 WEBHOOKS_VARIABLE = "TELEMETRY_MOOD_WEBHOOKS"
 MAX_ATTEMPTS = 3
 WATCHED_ASSET = AssetKey("minute_aggregate")

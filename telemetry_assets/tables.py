@@ -26,3 +26,7 @@ SCENARIO_MINUTE = Table("published", "scenario_minute", Grain.DAY)
 PUBLISHED_TABLES = (SCENARIO_DAILY, SCENARIO_PARTNER_DAILY, SCENARIO_MINUTE)
 
 QUALITY_SUMMARY = Table("quality", "quality_summary", Grain.DAY)
+
+# One row per mood change and webhook, written by the service_mood sensor before it posts.
+MOOD_NOTIFICATIONS = Table("alerts", "mood_notifications", Grain.SNAPSHOT,
+                           written_by="service_mood")

@@ -6,7 +6,11 @@ from click.testing import CliRunner
 from telemetry_assets.cli import main
 
 
-@pytest.mark.parametrize("command", [[], ["backfill"], ["generate"], ["availability"], ["demo"]])
+@pytest.mark.parametrize(
+    "command",
+    [[], ["backfill"], ["generate"], ["availability"], ["demo"], ["dashboard"], ["serve"],
+     ["consume"]],
+)
 def test_every_command_has_help(command):
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0

@@ -14,12 +14,12 @@ import pytest
 from dagster import SkipReason, build_sensor_context
 
 from telemetry_assets.mood_sensor import (
-    MOOD_NOTIFICATIONS,
     WEBHOOKS_VARIABLE,
     read_notifications,
     service_mood_sensor,
 )
 from telemetry_assets.resources import TelemetryStore
+from telemetry_assets.tables import MOOD_NOTIFICATIONS
 from tests.helpers import wire_event, write_landing
 
 HISTORY_START = datetime(2026, 11, 19, 14, tzinfo=UTC)

@@ -7,7 +7,7 @@ from typing import Any
 import duckdb
 
 from telemetry_assets.mood import Episode, MoodPolicy, MoodReport, current_mood, episodes
-from telemetry_assets.mood_sensor import MOOD_NOTIFICATIONS
+from telemetry_assets.tables import MOOD_NOTIFICATIONS
 
 BUDGET_DAYS = 28
 HEATMAP_BUCKET_MINUTES = 10
