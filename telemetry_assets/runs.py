@@ -98,8 +98,11 @@ def run_reference(instance: DagsterInstance) -> str:
 
 def run_requested(instance: DagsterInstance, request: RunRequest, job_name: str = "") -> str:
     """Execute a schedule's or sensor's run request in this process, as the daemon would launch
-    it (partition and tags); `job_name` names the target when the request does not."""
-    return _execute(instance, request.job_name or job_name, dict(request.tags),
+    it (partition, tags, run key); `job_name` names the target when the request does not."""
+    tags = dict(request.tags)
+    if request.run_key:
+        tags["dagster/run_key"] = request.run_key
+    return _execute(instance, request.job_name or job_name, tags,
                     partition_key=request.partition_key)
 
 

@@ -8,6 +8,7 @@ from dagster import build_schedule_context
 from telemetry_assets.definitions import defs
 from telemetry_assets.runs import run_requested
 from telemetry_assets.schedules import AutomationSettings
+from tests.helpers import wire_event, write_landing
 
 REPOSITORY = defs.get_repository_def()
 DAY_KEY = "2026-11-20"
@@ -87,6 +88,9 @@ def test_daily_schedule_requests_a_closed_day_once_all_its_hours_are_processed(p
     assert waiting.run_requests == []
     assert "day 2026-11-20 waits for 24 hours" in waiting.skip_message
 
+    # A day with a little traffic, as a day normally has.
+    write_landing(platform.settings.landing_dir, datetime(2026, 11, 20, 10, tzinfo=UTC), "batch",
+                  [wire_event(f"e{i}", time=f"2026-11-20T10:{i:02d}:00.000Z") for i in range(5)])
     platform.run_reference()
     platform.run_hours(*HOURS[:23])
     waiting = tick(platform, "daily_pipeline_schedule", after_midnight)

@@ -8,6 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
     DagsterEvent,
     DagsterEventType,
     DagsterRunStatus,
@@ -91,6 +93,12 @@ def test_late_file_reruns_its_hour_then_its_day_and_counts_once(platform):
         run_requested(platform.instance, day.run_requests[0])).is_success
 
     assert day_totals(platform) == (5, 3)
+    # The re-published day says how much its availability moved: 2/3 before, 3/5 after.
+    (record,) = platform.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("scenario_daily"), asset_partitions=[DAY_KEY]),
+        limit=1).records
+    change = record.asset_materialization.metadata["max_availability_change_pct_points"]
+    assert change.value == pytest.approx(100 * 2 / 3 - 60)
     (outcomes,) = platform.query(
         "select sum(events) filter (where outcome = 'duplicate') as duplicates, "
         "sum(events) filter (where outcome = 'kept') as kept from staging.event_outcomes")
