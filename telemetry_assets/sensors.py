@@ -25,6 +25,7 @@ from dagster import (
     AssetRecordsFilter,
     DagsterInstance,
     DagsterRun,
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunFailureSensorContext,
     RunRecord,
@@ -37,7 +38,6 @@ from dagster import (
     run_failure_sensor,
     sensor,
 )
-from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
 
 from telemetry_assets.landing import landing_files
 from telemetry_assets.partitions import daily_partitions, hourly_partitions
@@ -66,6 +66,8 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 RUN_KEY_TAG = "dagster/run_key"
 FAILURE_WEBHOOK_ENV = "TELEMETRY_FAILURE_WEBHOOK_URLS"
 DAGSTER_UI_URL_ENV = "TELEMETRY_DAGSTER_UI_URL"
+UNFINISHED = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
+              DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
 
 
 @dataclass(frozen=True)
@@ -223,7 +225,7 @@ def evaluate_late_data(
     since = closed_by - settings.late_data_lookback
     hours = keys_in(hourly_partitions, since, closed_by)
     days = keys_in(daily_partitions, since.replace(hour=0), closed_by + timedelta(days=1))
-    unfinished = list(instance.get_run_records(RunsFilter(statuses=NOT_FINISHED_STATUSES)))
+    unfinished = list(instance.get_run_records(RunsFilter(statuses=UNFINISHED)))
     records = _Records(instance)
     requests = late_hour_requests(records, landing_dir, hours, previous.files_after)
     requests += stale_day_requests(records, days, unfinished)
