@@ -3,6 +3,7 @@
 import gzip
 import io
 import json
+import math
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -137,3 +138,19 @@ def write_landing(landing_dir: Path, hour_start: datetime, name: str,
     path = folder / (name + (".jsonl.gz" if compress else ".jsonl"))
     path.write_bytes(gzip.compress(payload) if compress else payload)
     return path
+
+
+def same_rows(actual, expected, rel: float = 1e-9) -> bool:
+    """Row lists equal but for float rounding: DuckDB sums doubles in parallel, in no fixed
+    order, so a recomputed average may differ in its last bits."""
+
+    def same(a, b) -> bool:
+        if isinstance(a, dict) and isinstance(b, dict):
+            return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+        if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+        if isinstance(a, float) and isinstance(b, float):
+            return math.isclose(a, b, rel_tol=rel, abs_tol=rel)
+        return a == b
+
+    return same(actual, expected)

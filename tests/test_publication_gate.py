@@ -9,7 +9,7 @@ from telemetry_assets.definitions import defs
 from telemetry_assets.runs import RunFailed
 from telemetry_assets.sql import compute_connection
 from telemetry_assets.tables import MINUTE_AGGREGATE, PUBLISHED_TABLES, VALIDATED
-from tests.helpers import DAY, wire_event, write_landing
+from tests.helpers import DAY, same_rows, wire_event, write_landing
 
 DAY_KEY = "2026-11-20"
 HOURS = [f"{DAY_KEY}-{hour:02d}:00" for hour in range(24)]
@@ -69,7 +69,7 @@ def test_failing_blocking_check_keeps_published_figures_and_fails_the_run(publis
 
     platform.run_hours("2026-11-20-10:00")  # the fix: recompute the hour from its landing files
     platform.run_days(DAY_KEY)
-    assert platform.query("select * from published.scenario_daily") == figures
+    assert same_rows(platform.query("select * from published.scenario_daily"), figures)
     assert platform.instance.get_runs(limit=1)[0].is_success
 
 
@@ -85,3 +85,14 @@ def test_publishing_alone_refuses_inputs_that_break_a_blocking_rule(published_da
     (failure,) = result.get_step_failure_events()
     assert "validated__unique_grain" in failure.step_failure_data.error.message
     assert published_files(platform) == before
+
+
+def test_a_day_without_traffic_is_summarised_as_zeros_and_published_empty(platform):
+    platform.run_reference()
+    platform.run_hours(*HOURS)
+    platform.run_days(DAY_KEY)
+    (summary,) = platform.query("select * from quality.quality_summary")
+    assert (summary["lines_read"], summary["events"], summary["checks_failed"]) == (0, 0, 0)
+    for table in PUBLISHED_TABLES:
+        assert platform.lake.partition_path(table, DAY).exists()
+    assert platform.query("select * from published.scenario_daily") == []

@@ -1,7 +1,12 @@
 -- quality_summary: what happened to the day's input, one row per day: landing lines read,
 -- events, rejected lines, each exclusion reason, kept events, and requests held back from
--- publication. Window: date in [$window_start, $window_end).
-with outcomes as (
+-- publication. Window: one day, [$window_start, $window_end); a day without traffic still has
+-- its row, of zeros.
+with day as (
+    select cast(cast($window_start as timestamp) as date) as date
+),
+
+outcomes as (
     select
         cast(hour as date) as date,
         cast(sum(events) as bigint) as events,
@@ -43,18 +48,19 @@ held as (
 )
 
 select
-    o.date,
-    o.events + coalesce(r.rejected_lines, 0) as lines_read,
-    o.events,
+    d.date,
+    coalesce(o.events, 0) + coalesce(r.rejected_lines, 0) as lines_read,
+    coalesce(o.events, 0) as events,
     coalesce(r.rejected_lines, 0) as rejected_lines,
-    o.excluded_duplicate,
-    o.excluded_wrong_type,
-    o.excluded_non_prod,
-    o.excluded_test_traffic,
-    o.excluded_unattributed,
-    o.kept,
+    coalesce(o.excluded_duplicate, 0) as excluded_duplicate,
+    coalesce(o.excluded_wrong_type, 0) as excluded_wrong_type,
+    coalesce(o.excluded_non_prod, 0) as excluded_non_prod,
+    coalesce(o.excluded_test_traffic, 0) as excluded_test_traffic,
+    coalesce(o.excluded_unattributed, 0) as excluded_unattributed,
+    coalesce(o.kept, 0) as kept,
     coalesce(h.aggregated_requests, 0) as aggregated_requests,
     coalesce(h.held_back_requests, 0) as held_back_requests
-from outcomes as o
-left join rejected as r on o.date = r.date
-left join held as h on o.date = h.date
+from day as d
+left join outcomes as o on d.date = o.date
+left join rejected as r on d.date = r.date
+left join held as h on d.date = h.date
