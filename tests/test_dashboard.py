@@ -129,7 +129,7 @@ def served(platform, monkeypatch):
 
 def chromium(tmp_path: Path, url: str, *action: str) -> str:
     if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (make test installs it)")
+        pytest.fail("Debian's chromium is not installed: `make test` installs it")
     result = subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",
