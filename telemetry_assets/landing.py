@@ -27,6 +27,8 @@ LANDING_SUFFIXES = (".jsonl", ".jsonl.gz")
 # classify_event_lines judges events on their own, wherever their time falls.
 _ANY_TIME = {"window_start": datetime(1, 1, 1), "window_end": datetime(9999, 12, 31)}
 _CHUNK_BYTES = 16 << 20
+# Compressed bytes per read: after a defect this much is replayed a byte at a time (~0.5 s).
+_GZIP_READ_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -67,17 +69,27 @@ def _plain_chunks(path: Path) -> Iterator[bytes]:
 
 
 def _gzip_chunks(path: Path) -> Iterator[bytes]:
-    """Decompressed bytes of every gzip member; what precedes a defect is still yielded."""
+    """Decompressed bytes of every gzip member; everything before a defect is still yielded."""
     decompressor = zlib.decompressobj(wbits=31)
     member_started = False
+    read = 0
     with open(path, "rb") as source:
-        while compressed := source.read(_CHUNK_BYTES):
+        while compressed := source.read(_GZIP_READ_BYTES):
+            read += len(compressed)
             while compressed:
                 member_started = True
+                before = decompressor.copy()
                 try:
-                    yield decompressor.decompress(compressed)
+                    output = decompressor.decompress(compressed)
                 except zlib.error as error:
-                    raise _BrokenStream(f"corrupt gzip data: {error}") from error
+                    # The failed call's output is lost: replay its input a byte at a time from the
+                    # state before it, to keep every byte up to the damaged one.
+                    yield _decompress_until_defect(before, compressed)
+                    raise _BrokenStream(
+                        f"corrupt gzip data ({error}) within compressed bytes "
+                        f"{read - len(compressed)}-{read}: the rest of the file is unreadable"
+                    ) from error
+                yield output
                 if not decompressor.eof:
                     break
                 # A member ended; concatenated members (appended batches) continue the file.
@@ -87,6 +99,18 @@ def _gzip_chunks(path: Path) -> Iterator[bytes]:
     if member_started:
         yield decompressor.flush()
         raise _BrokenStream("truncated gzip member: the file ends inside compressed data")
+
+
+def _decompress_until_defect(decompressor: "zlib._Decompress", compressed: bytes) -> bytes:
+    recovered = []
+    for offset in range(len(compressed)):
+        try:
+            recovered.append(decompressor.decompress(compressed[offset:offset + 1]))
+        except zlib.error:
+            break
+        if decompressor.eof:
+            break
+    return b"".join(recovered)
 
 
 def _batch(file: str, first_line: int, lines: Sequence[bytes]) -> pa.RecordBatch:

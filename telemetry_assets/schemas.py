@@ -5,6 +5,11 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 
+def unique_ignoring_case(ids: pd.Series) -> pd.Series:
+    """Ids are matched trimmed and case-insensitively downstream, so `A` and `a` are one id."""
+    return ~ids.str.strip().str.lower().duplicated(keep=False)
+
+
 class ScenarioReference(pa.DataFrameModel):
     """scenarios.csv: one row per scenario with its owning service and SLO target."""
 
@@ -13,6 +18,10 @@ class ScenarioReference(pa.DataFrameModel):
     service: Series[str] = pa.Field(str_length={"min_value": 1})
     slo_target_pct: Series[float] = pa.Field(ge=0, le=100)
     stid: Series[str] = pa.Field(str_length={"min_value": 1})
+
+    @pa.check("scenario_id", name="unique_ignoring_case", element_wise=False)
+    def _scenario_id_unique_ignoring_case(cls, ids: Series[str]) -> Series[bool]:
+        return unique_ignoring_case(ids)
 
     class Config:
         strict = True
@@ -26,6 +35,10 @@ class CustomerReference(pa.DataFrameModel):
     partner_name: Series[str] = pa.Field(str_length={"min_value": 1})
     tier: Series[str] = pa.Field(str_length={"min_value": 1})
 
+    @pa.check("partner_id", name="unique_ignoring_case", element_wise=False)
+    def _partner_id_unique_ignoring_case(cls, ids: Series[str]) -> Series[bool]:
+        return unique_ignoring_case(ids)
+
     class Config:
         strict = True
         coerce = True
@@ -36,6 +49,10 @@ class OperationScenarioReference(pa.DataFrameModel):
 
     operation_name: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
     scenario_id: Series[str] = pa.Field(str_length={"min_value": 1})
+
+    @pa.check("operation_name", name="unique_ignoring_case", element_wise=False)
+    def _operation_name_unique_ignoring_case(cls, ids: Series[str]) -> Series[bool]:
+        return unique_ignoring_case(ids)
 
     class Config:
         strict = True

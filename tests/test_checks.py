@@ -113,6 +113,8 @@ PLANTED = {
     "minute_latency__unique_grain":
         (MINUTE_LATENCY, HOUR, "select * from t union all (select * from t limit 1)",
          HOUR_WINDOW),
+    "minute_latency__matches_aggregate":
+        (MINUTE_LATENCY, HOUR, "select * replace (requests + 1 as requests) from t", HOUR_WINDOW),
     "daily_aggregate__unique_grain":
         (DAILY_AGGREGATE, DAY, "select * from t union all (select * from t limit 1)",
          DAY_WINDOW),
@@ -198,3 +200,12 @@ def test_thresholds_come_from_the_environment():
                                              "TELEMETRY_BUSY_REQUESTS_PER_MINUTE": "3"})
     assert thresholds == replace(QualityThresholds(), max_quarantine_share=0.2,
                                  busy_requests_per_minute=3.0)
+
+
+def test_daily_counts_must_match_minutes_in_failures_and_latency_samples(lake):
+    audit = next(a for a in AUDITS if a.sql_name == "daily_aggregate__matches_minutes")
+    rewrite(lake, DAILY_AGGREGATE, DAY, "select * replace (latency_count - 1 as latency_count) "
+            "from t")
+    drifted = run_audit(lake, audit, DAY_WINDOW, THRESHOLDS)
+    assert drifted.offending_rows >= 1
+    assert all(row["daily_total"] == row["minutes_total"] for row in drifted.sample)

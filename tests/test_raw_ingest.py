@@ -64,6 +64,8 @@ def test_valid_event_is_flattened_to_spec_names():
         (event_json(base_type=7), "data.baseType must be a string"),
         (event_json(latency="fast"), "data.baseData.latencyMs must be a number"),
         (event_json(latency=-1), "data.baseData.latencyMs must not be negative"),
+        ('{"id": "x", "time": "2026-11-20T10:00:00Z", "data": {"baseType": "t", '
+         '"baseData": {"latencyMs": 1e309}}}', "data.baseData.latencyMs must be a finite number"),
         (event_json(status="ok"), "data.baseData.requestStatus must be an integer"),
         (event_json(status=2.5), "data.baseData.requestStatus must be an integer"),
         (event_json(cc=["a"]), "data.cC must be a string"),
@@ -189,3 +191,45 @@ def test_partition_quarantines_bad_lines_and_processes_the_rest(platform):
     readable_cut_lines = truncated[0]["line_number"] - 1
     assert counts["events"] == 2 + readable_cut_lines  # a and c; b is quarantined
     assert readable_cut_lines > 0
+
+
+def test_leading_whitespace_and_byte_order_mark_do_not_hide_an_event():
+    assert reject_reasons(
+        "\t" + event_json(event_id="tabbed"),
+        "\ufeff" + event_json(event_id="bom"),
+    ) == [None, None]
+
+
+def test_event_ids_are_trimmed_so_padded_copies_are_duplicates():
+    from tests.helpers import classify
+
+    result = classify([wire_event(" e1 "), wire_event("e1")])
+    assert [row["event_id"] for row in result] == ["e1", "e1"]
+    assert sorted(str(row["exclusion_reason"]) for row in result) == ["None", "duplicate"]
+
+
+@pytest.mark.parametrize("damage", ["crc", "middle", "second_member"])
+def test_damaged_gzip_keeps_every_line_before_the_damage(tmp_path, damage):
+    lines = [event_json(event_id=f"e{i}") for i in range(1500)]
+    member = gzip.compress("\n".join(lines).encode() + b"\n")
+    broken = bytearray(member)
+    if damage == "middle":
+        broken[len(broken) // 2] ^= 0xFF
+    else:
+        broken[-6] ^= 0xFF  # the CRC of the uncompressed data, in the member's trailer
+    payload = member + bytes(broken) if damage == "second_member" else bytes(broken)
+    path = tmp_path / "damaged.jsonl.gz"
+    path.write_bytes(payload)
+    table, defects = read_lines([path])
+    (defect,) = defects
+    assert defect.reason.startswith("corrupt gzip data")
+    assert defect.line_number == table.num_rows + 1
+    expected = {"crc": 1500, "second_member": 3000}.get(damage)
+    if expected:
+        assert table.num_rows == expected  # all the data was there; only the trailer is bad
+    else:
+        # Deflate may decode past a flipped byte into garbled text (quarantined later as not
+        # JSON) before the CRC catches it: either way the lines before it are all kept.
+        assert 600 <= table.num_rows <= 1500
+        read = table.column("line").to_pylist()
+        assert read[:600] == [line.encode() for line in lines[:600]]

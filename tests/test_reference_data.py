@@ -89,3 +89,13 @@ def test_loading_the_code_location_does_not_import_great_expectations():
     output = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             check=True).stdout
     assert output.strip() == "False"
+
+
+def test_ids_differing_only_in_case_are_duplicates(tmp_path):
+    _, read = load(tmp_path, "partner_id,partner_name,tier\ncontoso,C,gold\nfab,F,gold\n"
+                             "Contoso,C2,gold\n", CustomerReference, "customers.csv")
+    with pytest.raises(ReferenceDataError) as error:
+        read()
+    message = str(error.value)
+    assert "line 2, column partner_id: unique_ignoring_case (value 'contoso')" in message
+    assert "line 4, column partner_id: unique_ignoring_case (value 'Contoso')" in message

@@ -1,11 +1,14 @@
--- Daily rows whose totals differ from the sum of their minutes (or minutes without a daily row).
+-- Daily rows whose counts (requests, successes, failures, latency samples) differ from the sum
+-- of their minutes, or minutes without a daily row.
 -- Grain: (date, scenario_id, partner_id, request_type, cloud_environment).
 with minutes as (
     select
         cast(minute as date) as date,
         scenario_id, partner_id, request_type, cloud_environment,
         cast(sum(total_requests) as bigint) as total_requests,
-        cast(sum(successful_requests) as bigint) as successful_requests
+        cast(sum(successful_requests) as bigint) as successful_requests,
+        cast(sum(failed_requests) as bigint) as failed_requests,
+        cast(sum(latency_count) as bigint) as latency_count
     from minute_aggregate
     where minute >= cast($window_start as timestamp) and minute < cast($window_end as timestamp)
     group by 1, 2, 3, 4, 5
@@ -13,7 +16,7 @@ with minutes as (
 
 days as (
     select date, scenario_id, partner_id, request_type, cloud_environment,
-        total_requests, successful_requests
+        total_requests, successful_requests, failed_requests, latency_count
     from daily_aggregate
     where
         date >= cast(cast($window_start as timestamp) as date)
@@ -43,3 +46,5 @@ where
     or m.total_requests is null
     or d.total_requests <> m.total_requests
     or d.successful_requests <> m.successful_requests
+    or d.failed_requests <> m.failed_requests
+    or d.latency_count <> m.latency_count

@@ -5,7 +5,8 @@
 -- whose time falls outside it is rejected rather than silently counted in another hour.
 -- DuckDB-specific on purpose (JSON parsing); every later stage is portable SQL.
 with decoded as (
-    select file, line_number, line, try(decode(line)) as text
+    -- A byte-order mark may open a file written by some editors; it is not part of the event.
+    select file, line_number, line, ltrim(try(decode(line)), chr(65279)) as text
     from landing_lines
 ),
 
@@ -13,7 +14,8 @@ nonblank as (
     select
         *,
         -- try() would fall back to row-at-a-time for every vector holding one bad line.
-        json_valid(text) and left(ltrim(text), 1) = '{' as is_object
+        json_valid(text) and left(ltrim(text, ' ' || chr(9) || chr(10) || chr(13)), 1) = '{'
+            as is_object
     from decoded
     where text is null or not regexp_full_match(text, '[ \t\r]*')
 ),
@@ -132,6 +134,8 @@ classified as (
                 then 'ext.sll must be an object'
             when latency_kind = 'x' then 'data.baseData.latencyMs must be a number'
             when val.data.baseData.latencyMs < 0 then 'data.baseData.latencyMs must not be negative'
+            when not isfinite(val.data.baseData.latencyMs)
+                then 'data.baseData.latencyMs must be a finite number'
             when status_kind = 'x'
                 or val.data.baseData.requestStatus <> floor(val.data.baseData.requestStatus)
                 or abs(val.data.baseData.requestStatus) > 2147483647
@@ -148,7 +152,7 @@ select
     line_number,
     reject_reason,
     case when reject_reason is not null then coalesce(text, cast(line as varchar)) end as raw_line,
-    val.id as event_id,
+    trim(val.id) as event_id,
     parsed_time as event_time,
     val.data.baseType as base_type,
     val.ext.cloud.environment as cloud_environment,
