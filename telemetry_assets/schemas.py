@@ -2,9 +2,11 @@
 
 import pandas as pd
 import pandera.pandas as pa
+from pandera.extensions import register_check_method
 from pandera.typing import Series
 
 
+@register_check_method()
 def unique_ignoring_case(ids: pd.Series) -> pd.Series:
     """Ids are matched trimmed and case-insensitively downstream, so `A` and `a` are one id."""
     return ~ids.str.strip().str.lower().duplicated(keep=False)
@@ -13,15 +15,13 @@ def unique_ignoring_case(ids: pd.Series) -> pd.Series:
 class ScenarioReference(pa.DataFrameModel):
     """scenarios.csv: one row per scenario with its owning service and SLO target."""
 
-    scenario_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
+    scenario_id: Series[str] = pa.Field(
+        unique=True, unique_ignoring_case=(), str_length={"min_value": 1}
+    )
     scenario_name: Series[str] = pa.Field(str_length={"min_value": 1})
     service: Series[str] = pa.Field(str_length={"min_value": 1})
     slo_target_pct: Series[float] = pa.Field(ge=0, le=100)
     stid: Series[str] = pa.Field(str_length={"min_value": 1})
-
-    @pa.check("scenario_id", name="unique_ignoring_case", element_wise=False)
-    def _scenario_id_unique_ignoring_case(cls, ids: Series[str]) -> Series[bool]:
-        return unique_ignoring_case(ids)
 
     class Config:
         strict = True
@@ -31,13 +31,11 @@ class ScenarioReference(pa.DataFrameModel):
 class CustomerReference(pa.DataFrameModel):
     """customers.csv: one row per partner with its name and tier."""
 
-    partner_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
+    partner_id: Series[str] = pa.Field(
+        unique=True, unique_ignoring_case=(), str_length={"min_value": 1}
+    )
     partner_name: Series[str] = pa.Field(str_length={"min_value": 1})
     tier: Series[str] = pa.Field(str_length={"min_value": 1})
-
-    @pa.check("partner_id", name="unique_ignoring_case", element_wise=False)
-    def _partner_id_unique_ignoring_case(cls, ids: Series[str]) -> Series[bool]:
-        return unique_ignoring_case(ids)
 
     class Config:
         strict = True
@@ -47,12 +45,10 @@ class CustomerReference(pa.DataFrameModel):
 class OperationScenarioReference(pa.DataFrameModel):
     """operation_scenarios.csv: the allow-list mapping an operation name to its scenario."""
 
-    operation_name: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
+    operation_name: Series[str] = pa.Field(
+        unique=True, unique_ignoring_case=(), str_length={"min_value": 1}
+    )
     scenario_id: Series[str] = pa.Field(str_length={"min_value": 1})
-
-    @pa.check("operation_name", name="unique_ignoring_case", element_wise=False)
-    def _operation_name_unique_ignoring_case(cls, ids: Series[str]) -> Series[bool]:
-        return unique_ignoring_case(ids)
 
     class Config:
         strict = True
