@@ -60,9 +60,9 @@ def run(workdir: Path) -> None:
 
     from dagster import DagsterInstance
 
-    from telemetry_assets.generate import generate_landing
-    from telemetry_assets.resources import Settings
-    from telemetry_assets.runs import backfill, plan_backfill
+    from telemetry_cli.launcher import backfill, plan_backfill
+    from telemetry_core.settings import Settings
+    from telemetry_synth import generate_landing
 
     settings = Settings.from_env()
     end = START + timedelta(days=DAYS)

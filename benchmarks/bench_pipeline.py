@@ -76,10 +76,10 @@ def run(workdir: Path) -> None:
 
     from dagster import DagsterInstance
 
-    from telemetry_assets.generate import generate_landing
-    from telemetry_assets.landing import landing_files
-    from telemetry_assets.resources import Settings
-    from telemetry_assets.runs import run_job_range, run_reference
+    from telemetry_cli.launcher import run_job_range, run_reference
+    from telemetry_core.landing import landing_files
+    from telemetry_core.settings import Settings
+    from telemetry_synth import generate_landing
 
     settings = Settings.from_env()
     started = time.perf_counter()

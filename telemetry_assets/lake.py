@@ -8,23 +8,18 @@ files; it is opened read-write for the few milliseconds it takes to (re)define t
 """
 
 import contextlib
-import os
 import time
-import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
 from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
+from dagster import TimeWindow
 
-
-class Grain(Enum):
-    HOUR = "hour"
-    DAY = "day"
-    SNAPSHOT = "snapshot"
+from telemetry_assets.partitions import Grain, partition_starts
+from telemetry_core.durable import replacing
 
 
 @dataclass(frozen=True)
@@ -34,6 +29,8 @@ class Table:
     schema: str
     name: str
     grain: Grain
+    # The tables its SQL reads: registered as views by name, and the asset's upstream deps.
+    inputs: tuple["Table", ...] = ()
     # The asset that writes the table, when it is a side output of an asset named otherwise.
     written_by: str | None = None
 
@@ -81,46 +78,43 @@ class Lake:
 
     def write(self, table: Table, start: datetime | None, relation: duckdb.DuckDBPyRelation) -> int:
         """Replace one partition with the relation's rows, atomically; returns the row count."""
-        target = self.partition_path(table, start)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        try:
+        with replacing(self.partition_path(table, start)) as temporary:
             relation.to_parquet(str(temporary), compression="zstd")
-            rows = pq.read_metadata(temporary).num_rows
-            with open(temporary, "rb") as written:
-                os.fsync(written.fileno())
-            os.replace(temporary, target)
-        finally:
-            temporary.unlink(missing_ok=True)
-        directory = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-        return rows
+            return pq.read_metadata(temporary).num_rows
 
     def register(
         self,
         con: duckdb.DuckDBPyConnection,
         table: Table,
-        starts: Sequence[datetime | None] = (None,),
+        window: TimeWindow | None = None,
+        *,
         view_name: str | None = None,
-    ) -> None:
-        """Expose the given partitions of a table to `con` as a view named after the table."""
-        paths = [self.partition_path(table, start) for start in starts]
+        existing_only: bool = False,
+    ) -> int:
+        """Expose the table's partitions in `window` to `con` as a view named after the table.
+
+        Every partition must exist, unless `existing_only`: then the ones there are (the view is
+        not created when there are none). Returns how many partitions the view reads.
+        """
+        paths = [self.partition_path(table, start)
+                 for start in partition_starts(table.grain, window)]
         missing = [path for path in paths if not path.exists()]
-        if missing:
+        if existing_only:
+            paths = [path for path in paths if path not in missing]
+        elif missing:
             shown = ", ".join(path.parent.name for path in missing[:5])
             more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
             raise UpstreamMissing(
                 f"{table.qualified_name} has not been materialized for {shown}{more}: "
                 "materialize those partitions first (for example with `telemetry backfill`)"
             )
-        # The files hold every column; never let a reader derive columns from directory names.
-        relation = con.read_parquet(
-            [str(path) for path in paths], union_by_name=True, hive_partitioning=False
-        )
-        relation.create_view(view_name or table.name, replace=True)
+        if paths:
+            # The files hold every column; never let a reader derive columns from directory names.
+            relation = con.read_parquet(
+                [str(path) for path in paths], union_by_name=True, hive_partitioning=False
+            )
+            relation.create_view(view_name or table.name, replace=True)
+        return len(paths)
 
     def publish_views(self, tables: Iterable[Table]) -> None:
         """Define warehouse views over every partition file of the tables that have any.

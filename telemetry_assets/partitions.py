@@ -1,8 +1,67 @@
-"""Partitions: event stages by UTC hour, daily stages by UTC day, one start date."""
+"""Partitions: event stages by UTC hour, daily stages by UTC day, one start date; and every
+conversion between a time window and partition keys, so no other module steps dates by hand."""
 
-from dagster import DailyPartitionsDefinition, HourlyPartitionsDefinition
+from datetime import datetime
+from enum import Enum
+
+from dagster import (
+    DailyPartitionsDefinition,
+    HourlyPartitionsDefinition,
+    TimeWindow,
+    TimeWindowPartitionsDefinition,
+)
 
 PARTITIONS_START = "2026-01-01"
 
 hourly_partitions = HourlyPartitionsDefinition(start_date=f"{PARTITIONS_START}-00:00")
 daily_partitions = DailyPartitionsDefinition(start_date=PARTITIONS_START)
+
+
+class Grain(Enum):
+    """How a table is partitioned: one file per hour, per day, or one current snapshot."""
+
+    HOUR = "hour"
+    DAY = "day"
+    SNAPSHOT = "snapshot"
+
+
+def partitions_of(grain: Grain) -> TimeWindowPartitionsDefinition:
+    return hourly_partitions if grain is Grain.HOUR else daily_partitions
+
+
+def keys_in(partitions: TimeWindowPartitionsDefinition, window: TimeWindow) -> list[str]:
+    """Keys of every partition starting in the window, none before the first partition."""
+    start = max(window.start, partitions.start)
+    if start >= window.end:
+        return []
+    return list(partitions.get_partition_keys_in_time_window(TimeWindow(start, window.end)))
+
+
+def partition_starts(grain: Grain, window: TimeWindow | None) -> list[datetime | None]:
+    """The start of every partition of this grain in `window` (one snapshot if unpartitioned)."""
+    if grain is Grain.SNAPSHOT or window is None:
+        return [None]
+    partitions = partitions_of(grain)
+    return [partitions.time_window_for_partition_key(key).start
+            for key in keys_in(partitions, window)]
+
+
+def windows_of(grain: Grain, keys: list[str]) -> list[tuple[str, TimeWindow]]:
+    """Each key with its window."""
+    partitions = partitions_of(grain)
+    return [(key, partitions.time_window_for_partition_key(key)) for key in keys]
+
+
+def window_of_key(key: str) -> TimeWindow | None:
+    """The window of an hourly or daily key; None for anything else."""
+    for partitions in (hourly_partitions, daily_partitions):
+        try:
+            return partitions.time_window_for_partition_key(key)
+        except ValueError:
+            continue
+    return None
+
+
+def shifted(window: TimeWindow, by) -> TimeWindow:
+    """The same window moved by a timedelta (the week before, say)."""
+    return TimeWindow(window.start + by, window.end + by)

@@ -1,45 +1,48 @@
-"""Where data lives: settings read from environment variables when the resource is built."""
+"""Every setting of the platform as a Dagster resource: where data lives, quality thresholds, the
+mood policy, and when automation runs.
+
+A field left unset falls back to its TELEMETRY_* environment variable, read when the value is
+used (at launch, or at each tick), never at import: the UI shows the resources, a test injects
+them, and a code server follows the environment it runs in.
+"""
 
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import timedelta
+from typing import Any, ClassVar
 
 from dagster import ConfigurableResource
 
 from telemetry_assets.lake import Lake
+from telemetry_assets.mood.burn_rates import MoodPolicy
+from telemetry_core.settings import Settings
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Filesystem locations of the landing files, reference CSVs, Parquet lake and warehouse."""
+class _EnvironmentDefaults(ConfigurableResource):
+    """Fields named in VARIABLES override their environment variable when set."""
 
-    data_dir: Path
-    landing_dir: Path
-    reference_dir: Path
-    lake_dir: Path
-    duckdb_path: Path
+    VARIABLES: ClassVar[Mapping[str, str]] = {}
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
-        env = os.environ if environ is None else environ
-
-        def setting(name: str, default: Path) -> Path:
-            value = env.get(name, "").strip()
-            return Path(value) if value else default
-
-        data_dir = setting("TELEMETRY_DATA_DIR", Path("data"))
-        return cls(
-            data_dir=data_dir,
-            landing_dir=setting("TELEMETRY_LANDING_DIR", data_dir / "landing"),
-            reference_dir=setting("TELEMETRY_REFERENCE_DIR", data_dir / "reference"),
-            lake_dir=setting("TELEMETRY_LAKE_DIR", data_dir / "lake"),
-            duckdb_path=setting("TELEMETRY_DUCKDB_PATH", data_dir / "warehouse.duckdb"),
-        )
+    def environment(self) -> dict[str, str]:
+        environ = dict(os.environ)
+        for field, variable in self.VARIABLES.items():
+            value: Any = getattr(self, field)
+            if value is not None:
+                environ[variable] = str(value)
+        return environ
 
 
-class TelemetryStore(ConfigurableResource):
-    """The platform's storage; unset fields fall back to the TELEMETRY_* environment variables."""
+class TelemetryStore(_EnvironmentDefaults):
+    """The platform's storage: landing files, reference CSVs, Parquet lake, warehouse."""
+
+    VARIABLES: ClassVar[Mapping[str, str]] = {
+        "data_dir": "TELEMETRY_DATA_DIR",
+        "landing_dir": "TELEMETRY_LANDING_DIR",
+        "reference_dir": "TELEMETRY_REFERENCE_DIR",
+        "lake_dir": "TELEMETRY_LAKE_DIR",
+        "duckdb_path": "TELEMETRY_DUCKDB_PATH",
+    }
 
     data_dir: str | None = None
     landing_dir: str | None = None
@@ -49,18 +52,153 @@ class TelemetryStore(ConfigurableResource):
 
     @property
     def settings(self) -> Settings:
-        overrides = {
-            "TELEMETRY_DATA_DIR": self.data_dir,
-            "TELEMETRY_LANDING_DIR": self.landing_dir,
-            "TELEMETRY_REFERENCE_DIR": self.reference_dir,
-            "TELEMETRY_LAKE_DIR": self.lake_dir,
-            "TELEMETRY_DUCKDB_PATH": self.duckdb_path,
-        }
-        environ = dict(os.environ)
-        environ.update({name: value for name, value in overrides.items() if value})
-        return Settings.from_env(environ)
+        return Settings.from_env(self.environment())
 
     @property
     def lake(self) -> Lake:
         settings = self.settings
         return Lake(settings.lake_dir.absolute(), settings.duckdb_path.absolute())
+
+
+@dataclass(frozen=True)
+class QualityThresholds:
+    """Limits of the soft (WARN) expectations; the audits' SQL binds them by name."""
+
+    max_quarantine_share: float = 0.01
+    min_share_of_week_before: float = 0.5
+    min_events_to_compare: int = 100
+    busy_requests_per_minute: float = 10.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "QualityThresholds":
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        return cls(**{
+            name: kind(env.get(variable, "").strip() or getattr(defaults, name))
+            for name, (variable, kind) in _QUALITY_VARIABLES.items()
+        })
+
+
+_QUALITY_VARIABLES = {
+    "max_quarantine_share": ("TELEMETRY_MAX_QUARANTINE_SHARE", float),
+    "min_share_of_week_before": ("TELEMETRY_MIN_SHARE_OF_WEEK_BEFORE", float),
+    "min_events_to_compare": ("TELEMETRY_MIN_EVENTS_TO_COMPARE", int),
+    "busy_requests_per_minute": ("TELEMETRY_BUSY_REQUESTS_PER_MINUTE", float),
+}
+
+
+class QualitySettings(_EnvironmentDefaults):
+    """Thresholds of the soft data-quality expectations (quarantine share, traffic drop, busy
+    scenario)."""
+
+    VARIABLES: ClassVar[Mapping[str, str]] = {
+        name: variable for name, (variable, _) in _QUALITY_VARIABLES.items()
+    }
+
+    max_quarantine_share: float | None = None
+    min_share_of_week_before: float | None = None
+    min_events_to_compare: int | None = None
+    busy_requests_per_minute: float | None = None
+
+    @property
+    def thresholds(self) -> QualityThresholds:
+        return QualityThresholds.from_env(self.environment())
+
+
+class MoodSettings(_EnvironmentDefaults):
+    """Burn-rate rules (`page:14.4:1h:5m,...`), the low-traffic minimum, the error-budget window
+    shared by the mood and the dashboard, and the webhooks every mood change is posted to."""
+
+    VARIABLES: ClassVar[Mapping[str, str]] = {
+        "rules": "TELEMETRY_MOOD_RULES",
+        "min_requests": "TELEMETRY_MOOD_MIN_REQUESTS",
+        "budget_window": "TELEMETRY_MOOD_BUDGET_WINDOW",
+        "webhooks": "TELEMETRY_MOOD_WEBHOOKS",
+    }
+
+    rules: str | None = None
+    min_requests: int | None = None
+    budget_window: str | None = None
+    webhooks: str | None = None
+
+    @property
+    def policy(self) -> MoodPolicy:
+        return MoodPolicy.from_env(self.environment())
+
+    @property
+    def webhook_urls(self) -> list[str]:
+        return split_urls(self.environment().get(self.VARIABLES["webhooks"], ""))
+
+
+def _minutes(value: str, name: str) -> int:
+    try:
+        minutes = int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number of minutes, not {value!r}") from None
+    if minutes < 0:
+        raise ValueError(f"{name} must not be negative, not {minutes}")
+    return minutes
+
+
+@dataclass(frozen=True)
+class AutomationPolicy:
+    """When scheduled and late-data runs happen, and where failed runs are reported."""
+
+    hourly_delay: timedelta = timedelta(minutes=15)
+    daily_lookback: timedelta = timedelta(days=3)
+    late_data_lookback: timedelta = timedelta(hours=72)
+    failure_webhooks: tuple[str, ...] = ()
+    dagster_ui_url: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "AutomationPolicy":
+        env = os.environ if environ is None else environ
+        defaults = cls()
+
+        def duration(name: str, default: timedelta, unit: timedelta) -> timedelta:
+            value = env.get(name, "").strip()
+            return unit * _minutes(value, name) if value else default
+
+        return cls(
+            hourly_delay=duration("TELEMETRY_HOURLY_DELAY_MINUTES", defaults.hourly_delay,
+                                  timedelta(minutes=1)),
+            daily_lookback=defaults.daily_lookback,
+            late_data_lookback=duration("TELEMETRY_LATE_DATA_LOOKBACK_HOURS",
+                                        defaults.late_data_lookback, timedelta(hours=1)),
+            failure_webhooks=tuple(split_urls(env.get("TELEMETRY_FAILURE_WEBHOOK_URLS", ""))),
+            dagster_ui_url=env.get("TELEMETRY_DAGSTER_UI_URL", "").strip() or None,
+        )
+
+
+class AutomationSettings(_EnvironmentDefaults):
+    """The hourly schedule's delay for late events, the late-data sensor's look-back, and the
+    webhooks failed runs are posted to (with a link into the Dagster UI)."""
+
+    VARIABLES: ClassVar[Mapping[str, str]] = {
+        "hourly_delay_minutes": "TELEMETRY_HOURLY_DELAY_MINUTES",
+        "late_data_lookback_hours": "TELEMETRY_LATE_DATA_LOOKBACK_HOURS",
+        "failure_webhooks": "TELEMETRY_FAILURE_WEBHOOK_URLS",
+        "dagster_ui_url": "TELEMETRY_DAGSTER_UI_URL",
+    }
+
+    hourly_delay_minutes: int | None = None
+    late_data_lookback_hours: int | None = None
+    failure_webhooks: str | None = None
+    dagster_ui_url: str | None = None
+
+    @property
+    def policy(self) -> AutomationPolicy:
+        return AutomationPolicy.from_env(self.environment())
+
+
+def split_urls(value: str) -> list[str]:
+    """Comma-separated URLs, blanks dropped."""
+    return [url.strip() for url in value.split(",") if url.strip()]
+
+
+RESOURCES = {
+    "store": TelemetryStore(),
+    "quality": QualitySettings(),
+    "mood": MoodSettings(),
+    "automation": AutomationSettings(),
+}

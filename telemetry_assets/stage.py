@@ -1,34 +1,39 @@
-"""Running a stage's SQL for every partition of a run, one private engine per partition.
+"""Running a stage's SQL for every partition of a run, and the factory that makes a SQL stage an
+asset from its `tables.py` entry.
 
 A run may cover one partition or a whole range (a single-run backfill): either way each
-partition is computed from its own window and written as its own file, so a range run and a
-run per partition produce the same files.
+partition is computed from its own window in a private engine and written as its own file, so a
+range run and a run per partition produce the same files.
 """
 
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import duckdb
 from dagster import (
     AssetExecutionContext,
+    AssetsDefinition,
     BackfillPolicy,
     Backoff,
     Failure,
+    FreshnessPolicy,
     Jitter,
+    MaterializeResult,
     RetryPolicy,
     TimeWindow,
-    TimeWindowPartitionsDefinition,
+    asset,
 )
 
-from telemetry_assets.lake import Grain, Lake, Table, UpstreamMissing
-from telemetry_assets.partitions import daily_partitions, hourly_partitions
-from telemetry_assets.sql import compute_connection, load_sql, window_params
+from telemetry_assets.lake import Lake, Table, UpstreamMissing
+from telemetry_assets.partitions import Grain, partitions_of, windows_of
+from telemetry_assets.resources import TelemetryStore
+from telemetry_core.sql import compute_connection, load_sql, window_params
 
 # The latency summary's bucket growth factor g: percentiles are within (g-1)/(g+1) ≈ 0.99 %.
 LATENCY_GROWTH = 1.02
@@ -45,13 +50,51 @@ TRANSIENT_RETRY = RetryPolicy(
 # Every SQL step runs in this pool, so an instance can cap concurrent heavy steps across runs.
 COMPUTE_POOL = "telemetry_compute"
 
-HOURLY_STAGE = {
-    "partitions_def": hourly_partitions,
-    "backfill_policy": BackfillPolicy.single_run(),
-    "retry_policy": TRANSIENT_RETRY,
-    "pool": COMPUTE_POOL,
-}
-DAILY_STAGE = {**HOURLY_STAGE, "partitions_def": daily_partitions}
+# An hour is processed 15 minutes after it closes: older than that, the schedule has stalled.
+HOURLY_FRESHNESS = FreshnessPolicy.time_window(
+    warn_window=timedelta(hours=2), fail_window=timedelta(hours=4)
+)
+# A day is processed once all its hours are in, shortly after midnight UTC.
+DAILY_FRESHNESS = FreshnessPolicy.time_window(
+    warn_window=timedelta(hours=27), fail_window=timedelta(hours=48)
+)
+
+
+def stage_policies(grain: Grain) -> dict[str, Any]:
+    """Partitions, single-run backfills, retries and pool of a stage of this grain."""
+    if grain is Grain.SNAPSHOT:
+        return {}
+    return {
+        "partitions_def": partitions_of(grain),
+        "backfill_policy": BackfillPolicy.single_run(),
+        "retry_policy": TRANSIENT_RETRY,
+        "pool": COMPUTE_POOL,
+    }
+
+
+def stage_asset(table: Table, description: str, *, kinds: Iterable[str] = ("sql",),
+                extra_deps: Iterable[str] = (), **options: Any) -> Callable[..., AssetsDefinition]:
+    """The @asset decorator of the stage that writes `table`: name, group, deps, partitions and
+    policies all come from its entry in tables.py."""
+    return asset(
+        name=table.asset,
+        group_name=table.schema,
+        deps=[*dict.fromkeys(t.asset for t in table.inputs), *extra_deps],
+        description=description,
+        kinds=set(kinds),
+        **stage_policies(table.grain),
+        **options,
+    )
+
+
+def sql_asset(table: Table, description: str, **options: Any) -> AssetsDefinition:
+    """An asset that runs dbt_like_sql/<schema>/<name>.sql for each partition of its run."""
+
+    @stage_asset(table, description, **options)
+    def sql_stage(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
+        return MaterializeResult(metadata=run_sql_stage(context, store.lake, table))
+
+    return sql_stage
 
 
 @dataclass(frozen=True)
@@ -66,21 +109,6 @@ class PartitionProgress:
     seconds: float
 
 
-def partitions_of(grain: Grain) -> TimeWindowPartitionsDefinition:
-    return hourly_partitions if grain is Grain.HOUR else daily_partitions
-
-
-def partition_starts(table: Table, window: TimeWindow) -> list[datetime | None]:
-    """The start of every partition of `table` inside `window` (one snapshot if unpartitioned)."""
-    if table.grain is Grain.SNAPSHOT:
-        return [None]
-    partitions = partitions_of(table.grain)
-    return [
-        partitions.time_window_for_partition_key(key).start
-        for key in partitions.get_partition_keys_in_time_window(window)
-    ]
-
-
 def stage_params(sql: str, window: TimeWindow, **extra: Any) -> dict[str, Any]:
     """The named parameters `sql` uses, from the window and the platform's constants."""
     available = {
@@ -93,16 +121,11 @@ def stage_params(sql: str, window: TimeWindow, **extra: Any) -> dict[str, Any]:
     return {name: value for name, value in available.items() if name in used}
 
 
-def partition_windows(context: AssetExecutionContext, grain: Grain) -> list[tuple[str, TimeWindow]]:
-    partitions = partitions_of(grain)
-    return [(key, partitions.time_window_for_partition_key(key)) for key in context.partition_keys]
-
-
 def each_partition(
     context: AssetExecutionContext, stage: str, grain: Grain
 ) -> Iterator[tuple[str, TimeWindow, Callable[[int], None]]]:
     """Yield (key, window, done) for each partition of the run; `done(rows)` reports progress."""
-    windows = partition_windows(context, grain)
+    windows = windows_of(grain, list(context.partition_keys))
     for position, (key, window) in enumerate(windows, start=1):
         started = time.perf_counter()
 
@@ -121,24 +144,24 @@ def each_partition(
 
 
 def register_inputs(
-    con: duckdb.DuckDBPyConnection, lake: Lake, inputs: Sequence[Table], window: TimeWindow
+    con: duckdb.DuckDBPyConnection, lake: Lake, inputs: Iterable[Table], window: TimeWindow
 ) -> None:
+    """Each input's partitions of the window as a view named after it; a missing one fails the
+    step without retries, since waiting will not make it appear."""
     for table in inputs:
         try:
-            lake.register(con, table, partition_starts(table, window))
+            lake.register(con, table, window)
         except UpstreamMissing as missing:
             raise Failure(description=str(missing), allow_retries=False) from missing
 
 
-def run_sql_stage(
-    context: AssetExecutionContext, lake: Lake, table: Table, inputs: Sequence[Table]
-) -> dict[str, Any]:
+def run_sql_stage(context: AssetExecutionContext, lake: Lake, table: Table) -> dict[str, Any]:
     """Materialize `table` from dbt_like_sql/<schema>/<name>.sql for every partition of the run."""
     sql = load_sql(table.schema, table.name)
     rows_by_partition = {}
     for key, window, done in each_partition(context, table.name, table.grain):
         with closing(compute_connection()) as con:
-            register_inputs(con, lake, inputs, window)
+            register_inputs(con, lake, table.inputs, window)
             rows = lake.write(table, window.start, con.sql(sql, params=stage_params(sql, window)))
         rows_by_partition[key] = rows
         done(rows)

@@ -1,6 +1,11 @@
-"""Every table of the lake: its stage (schema and Dagster group), name and partitioning."""
+"""Every table of the lake: its stage (schema and Dagster group), name, partitioning and inputs.
 
-from telemetry_assets.lake import Grain, Table
+A SQL stage is this entry plus dbt_like_sql/<schema>/<name>.sql plus one `sql_asset(...)` line
+in assets/<schema>.py; the inputs are the tables its SQL reads by name.
+"""
+
+from telemetry_assets.lake import Table
+from telemetry_assets.partitions import Grain
 
 SCENARIOS = Table("reference", "scenarios", Grain.SNAPSHOT)
 CUSTOMERS = Table("reference", "customers", Grain.SNAPSHOT)
@@ -9,24 +14,33 @@ OPERATION_SCENARIOS = Table("reference", "operation_scenarios", Grain.SNAPSHOT)
 RAW_EVENTS = Table("raw", "raw_events", Grain.HOUR)
 REJECTED_EVENTS = Table("quarantine", "rejected_events", Grain.HOUR)
 
-FILTERED_EVENTS = Table("staging", "filtered_events", Grain.HOUR)
+FILTERED_EVENTS = Table("staging", "filtered_events", Grain.HOUR,
+                        (RAW_EVENTS, OPERATION_SCENARIOS))
 EVENT_OUTCOMES = Table("staging", "event_outcomes", Grain.HOUR, written_by="filtered_events")
 
-MINUTE_AGGREGATE = Table("aggregate", "minute_aggregate", Grain.HOUR)
-MINUTE_LATENCY = Table("aggregate", "minute_latency", Grain.HOUR)
-DAILY_LATENCY = Table("aggregate", "daily_latency", Grain.DAY)
-DAILY_AGGREGATE = Table("aggregate", "daily_aggregate", Grain.DAY)
+MINUTE_AGGREGATE = Table("aggregate", "minute_aggregate", Grain.HOUR, (FILTERED_EVENTS,))
+MINUTE_LATENCY = Table("aggregate", "minute_latency", Grain.HOUR, (FILTERED_EVENTS,))
+DAILY_LATENCY = Table("aggregate", "daily_latency", Grain.DAY, (MINUTE_LATENCY,))
+DAILY_AGGREGATE = Table("aggregate", "daily_aggregate", Grain.DAY, (MINUTE_AGGREGATE,))
 
-TRANSLATED = Table("curated", "translated", Grain.DAY)
-VALIDATED = Table("curated", "validated", Grain.DAY)
+TRANSLATED = Table("curated", "translated", Grain.DAY, (DAILY_AGGREGATE, SCENARIOS, CUSTOMERS))
+VALIDATED = Table("curated", "validated", Grain.DAY, (TRANSLATED,))
+LATENCY_PERCENTILES = Table("curated", "latency_percentiles", Grain.DAY,
+                            (VALIDATED, DAILY_LATENCY))
 
-SCENARIO_DAILY = Table("published", "scenario_daily", Grain.DAY)
-SCENARIO_PARTNER_DAILY = Table("published", "scenario_partner_daily", Grain.DAY)
-SCENARIO_MINUTE = Table("published", "scenario_minute", Grain.DAY)
+SCENARIO_DAILY = Table("published", "scenario_daily", Grain.DAY,
+                       (VALIDATED, LATENCY_PERCENTILES))
+SCENARIO_PARTNER_DAILY = Table("published", "scenario_partner_daily", Grain.DAY,
+                               (VALIDATED, LATENCY_PERCENTILES))
+SCENARIO_MINUTE = Table("published", "scenario_minute", Grain.DAY,
+                        (VALIDATED, MINUTE_AGGREGATE))
 PUBLISHED_TABLES = (SCENARIO_DAILY, SCENARIO_PARTNER_DAILY, SCENARIO_MINUTE)
 
-QUALITY_SUMMARY = Table("quality", "quality_summary", Grain.DAY)
+QUALITY_SUMMARY = Table("quality", "quality_summary", Grain.DAY,
+                        (EVENT_OUTCOMES, REJECTED_EVENTS, VALIDATED))
 
 # One row per mood change and webhook, written by the service_mood sensor before it posts.
 MOOD_NOTIFICATIONS = Table("alerts", "mood_notifications", Grain.SNAPSHOT,
                            written_by="service_mood")
+
+TABLES = tuple(value for value in tuple(globals().values()) if isinstance(value, Table))

@@ -5,7 +5,6 @@ under `details`, so the same post serves a chat channel and a machine receiver.
 """
 
 import json
-import os
 import time
 import urllib.error
 import urllib.request
@@ -25,12 +24,6 @@ class Delivery:
     @property
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
-
-
-def webhook_urls(variable: str, environ: Mapping[str, str] | None = None) -> list[str]:
-    """The comma-separated URLs in an environment variable, read when called."""
-    value = (os.environ if environ is None else environ).get(variable, "")
-    return [url.strip() for url in value.split(",") if url.strip()]
 
 
 def message(text: str, **details: Any) -> dict[str, Any]:

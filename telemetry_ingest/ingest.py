@@ -4,7 +4,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from telemetry_assets.landing import classify_event_lines
+from telemetry_core.landing import classify_event_lines
 from telemetry_ingest.metrics import Metrics
 from telemetry_ingest.writer import LandingWriter, route_by_hour
 

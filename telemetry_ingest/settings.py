@@ -5,6 +5,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from telemetry_core.settings import Settings
+
 DEFAULT_MAX_BODY_BYTES = 16 << 20
 
 
@@ -19,14 +21,12 @@ class IngestSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "IngestSettings":
         env = os.environ if environ is None else environ
-        data_dir = Path(env.get("TELEMETRY_DATA_DIR", "").strip() or "data")
-        landing = env.get("TELEMETRY_LANDING_DIR", "").strip()
         tokens = frozenset(
             token.strip() for token in env.get("TELEMETRY_INGEST_TOKENS", "").split(",")
         ) - {""}
         limit = env.get("TELEMETRY_INGEST_MAX_BODY_BYTES", "").strip()
         return cls(
-            landing_dir=Path(landing) if landing else data_dir / "landing",
+            landing_dir=Settings.from_env(env).landing_dir,
             tokens=tokens,
             max_body_bytes=int(limit) if limit else DEFAULT_MAX_BODY_BYTES,
         )

@@ -8,12 +8,13 @@ client re-sends because the acknowledgement was lost lands under the same name, 
 
 import hashlib
 import json
-import os
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from telemetry_core.durable import fsync_dir, write_bytes
+from telemetry_core.landing import hour_folder
 
 
 @dataclass(frozen=True)
@@ -57,13 +58,10 @@ class LandingWriter:
     def __init__(self, landing_dir: Path) -> None:
         self.landing_dir = landing_dir
 
-    def hour_folder(self, hour: datetime) -> Path:
-        return self.landing_dir / "events" / f"date={hour:%Y-%m-%d}" / f"hour={hour:%H}"
-
     def write_hours(self, hours: dict[datetime, list[bytes]], source: str) -> list[Path]:
         """Land every hour's lines durably; returns the files, existing ones included."""
         return [
-            self.write_file(self.hour_folder(hour), lines, source)
+            self.write_file(hour_folder(self.landing_dir, hour), lines, source)
             for hour, lines in sorted(hours.items())
             if lines
         ]
@@ -72,45 +70,11 @@ class LandingWriter:
         """One durable file of `lines` in `folder`, named `<source>-<content hash>.jsonl`."""
         data = b"\n".join(lines) + b"\n"
         name = f"{source}-{hashlib.sha256(data).hexdigest()[:40]}.jsonl"
-        self._ensure_dir(folder)
         final = folder / name
         if not final.exists():
-            # The temp name is hidden and has a foreign suffix: the pipeline skips both.
-            temp = folder / f".{name}.{uuid.uuid4().hex}.tmp"
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            except BaseException:
-                os.close(fd)
-                temp.unlink(missing_ok=True)
-                raise
-            os.close(fd)
-            os.replace(temp, final)
-        # Also when the file already existed: its rename may not have been made durable
-        # by the process that wrote it before that process died.
-        _fsync_dir(folder)
+            write_bytes(final, data)
+        else:
+            # Its rename may not have been made durable by the process that wrote it before
+            # that process died.
+            fsync_dir(folder)
         return final
-
-    def _ensure_dir(self, folder: Path) -> None:
-        if folder.is_dir():
-            return
-        created = []
-        path = folder
-        while not path.is_dir():
-            created.append(path)
-            path = path.parent
-        folder.mkdir(parents=True, exist_ok=True)
-        # A new directory entry is durable only once its parent is synced.
-        for path in created:
-            _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

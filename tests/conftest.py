@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
-from telemetry_assets.resources import Settings, TelemetryStore
-from telemetry_assets.runs import run_job_range, run_reference
+from telemetry_assets.resources import TelemetryStore
+from telemetry_cli.launcher import run_job_range, run_reference
+from telemetry_core.settings import Settings
 from tests.helpers import rows, write_reference
 
 

@@ -14,9 +14,9 @@ import pandas as pd
 import pyarrow as pa
 from dagster import TimeWindow
 
-from telemetry_assets.landing import LINE_SCHEMA, hour_folder
-from telemetry_assets.sql import compute_connection, load_sql
 from telemetry_assets.stage import stage_params
+from telemetry_core.landing import LINE_SCHEMA, hour_folder
+from telemetry_core.sql import compute_connection, load_sql
 
 MISSING = object()
 DAY = datetime(2026, 11, 20, tzinfo=UTC)

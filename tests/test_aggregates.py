@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from dagster import TimeWindow
 
-from telemetry_assets.sql import compute_connection, utc_naive, window_params
 from telemetry_assets.stage import LATENCY_GROWTH, ZERO_LATENCY_BUCKET
+from telemetry_core.sql import compute_connection, utc_naive, window_params
 from tests.helpers import DAY, HOUR_10, rows, run_stage
 
 WHOLE_DAY = TimeWindow(DAY, DAY + timedelta(days=1))
@@ -37,7 +37,19 @@ def run_day(filtered_events: pd.DataFrame, window: TimeWindow = WHOLE_DAY):
     run_stage(con, "aggregate", "minute_latency", window)
     run_stage(con, "aggregate", "daily_latency", window)
     run_stage(con, "aggregate", "daily_aggregate", window)
+    con.execute("create temp table scenarios as select 's' as scenario_id, 'S' as scenario_name, "
+                "'svc' as service, 99.0 as slo_target_pct, 'ST-1' as stid")
+    con.execute("create temp table customers as "
+                "select 'p' as partner_id, 'P' as partner_name, 'gold' as tier")
+    for name in ("translated", "validated", "latency_percentiles"):
+        run_stage(con, "curated", name, window)
     return con
+
+
+def detail_percentiles(con) -> dict:
+    """The day's percentiles at the daily_aggregate grain (the literal rows have one key)."""
+    (day,) = rows(con, "select * from latency_percentiles where grain = 'detail'")
+    return day
 
 
 def test_minute_aggregate_counts_within_the_half_open_window():
@@ -124,7 +136,7 @@ def test_daily_percentiles_from_merged_minutes_are_within_two_percent(seed):
         for second, latency in zip(seconds, latencies, strict=True)
     ])
     with closing(run_day(events)) as con:
-        (day,) = rows(con, "select * from daily_aggregate")
+        day = detail_percentiles(con)
     for pct in (50, 95, 99):
         exact = exact_nearest_rank(latencies, pct)
         estimate = day[f"p{pct}_latency_ms"]
@@ -135,13 +147,39 @@ def test_percentile_of_identical_latencies_and_zero():
     events = filtered(*[(f"2026-11-20 10:{m:02d}:00", 250.0, True) for m in range(10)],
                       ("2026-11-20 11:00:00", 0.0, True))
     with closing(run_day(events)) as con:
-        (day,) = rows(con, "select * from daily_aggregate")
+        day = detail_percentiles(con)
     assert day["p50_latency_ms"] == pytest.approx(250.0, rel=0.01)
     assert day["p99_latency_ms"] == pytest.approx(250.0, rel=0.01)
     zeros = filtered(("2026-11-20 10:00:00", 0.0, True))
     with closing(run_day(zeros)) as con:
-        (day,) = rows(con, "select * from daily_aggregate")
+        day = detail_percentiles(con)
     assert day["p95_latency_ms"] == 0.0
+
+
+def test_percentiles_merge_per_published_scenario_and_partner_and_skip_held_back_rows():
+    # Partner p: 10 requests at 10 ms; partner q: 10 at 1000 ms; an unknown scenario: 1000 at
+    # 5 ms, kept at the detail grain but never merged into a published scenario.
+    events = pd.concat([
+        filtered(*[(f"2026-11-20 10:{m:02d}:00", 10.0, True) for m in range(10)]),
+        filtered(*[(f"2026-11-20 11:{m:02d}:00", 1000.0, True) for m in range(10)])
+        .assign(partner_id="q"),
+        filtered(*[(f"2026-11-20 12:{m % 60:02d}:{m // 60:02d}", 5.0, True)
+                   for m in range(1000)]).assign(scenario_id="unknown"),
+    ])
+    with closing(run_day(events)) as con:
+        found = rows(con, "select grain, scenario_id, partner_id, measured_requests, "
+                          "p50_latency_ms, p99_latency_ms from latency_percentiles order by all")
+    by_key = {(row["grain"], row["scenario_id"], row["partner_id"]): row for row in found}
+    assert set(by_key) == {("detail", "s", "p"), ("detail", "s", "q"),
+                           ("detail", "unknown", "p"), ("scenario", "s", None),
+                           ("scenario_partner", "s", "p"), ("scenario_partner", "s", "q")}
+    scenario = by_key[("scenario", "s", None)]
+    assert scenario["measured_requests"] == 20
+    assert scenario["p50_latency_ms"] == pytest.approx(10.0, rel=0.01)  # rank 10 of 20
+    assert scenario["p99_latency_ms"] == pytest.approx(1000.0, rel=0.01)
+    assert by_key[("scenario_partner", "s", "q")]["p50_latency_ms"] == pytest.approx(1000.0,
+                                                                                     rel=0.01)
+    assert by_key[("detail", "unknown", "p")]["measured_requests"] == 1000
 
 
 def test_minute_grain_keeps_request_type_and_environment_apart():

@@ -16,13 +16,14 @@ import pytest
 from dagster import build_schedule_context
 
 from telemetry_assets.definitions import defs
-from telemetry_assets.generate import generate_landing
-from telemetry_assets.runs import plan_backfill, run_requested
+from telemetry_assets.resources import RESOURCES
+from telemetry_cli.launcher import plan_backfill, run_requested
+from telemetry_synth import generate_landing
 
 REPO = Path(__file__).resolve().parent.parent
 START = datetime(2026, 11, 18, tzinfo=UTC)
 REPOSITORY = defs.get_repository_def()
-CLI = "from telemetry_assets.cli import main; main()"
+CLI = "from telemetry_cli.main import main; main()"
 SNAPSHOT_TABLES = ("published.scenario_daily", "published.scenario_partner_daily",
                    "published.scenario_minute", "aggregate.minute_aggregate",
                    "aggregate.minute_latency")
@@ -80,6 +81,7 @@ def test_48_hours_backfill_as_three_runs_beside_a_scheduled_hour(platform):
         # Meanwhile the hourly schedule's run of an hour after the range, in this process.
         platform.run_reference()
         tick = build_schedule_context(instance=platform.instance, repository_def=REPOSITORY,
+                                      resources=RESOURCES,
                                       scheduled_execution_time=datetime(2026, 11, 20, 6, 15,
                                                                         tzinfo=UTC))
         (request,) = REPOSITORY.get_schedule_def("hourly_pipeline_schedule").evaluate_tick(

@@ -8,20 +8,22 @@ from datetime import timedelta
 import pytest
 from dagster import AssetCheckEvaluation, DagsterEventType, TimeWindow
 
-from telemetry_assets.checks import AUDITS, QualityThresholds, run_audit
-from telemetry_assets.expectations import CONTRACTS, validate_contract
+from telemetry_assets.checks.audits import AUDITS, run_audit
+from telemetry_assets.checks.contracts import CONTRACTS, validate_contract
 from telemetry_assets.lake import Lake
-from telemetry_assets.sql import compute_connection
+from telemetry_assets.resources import QualityThresholds
 from telemetry_assets.tables import (
     DAILY_AGGREGATE,
     EVENT_OUTCOMES,
     FILTERED_EVENTS,
+    LATENCY_PERCENTILES,
     MINUTE_AGGREGATE,
     MINUTE_LATENCY,
     REJECTED_EVENTS,
     SCENARIO_MINUTE,
     VALIDATED,
 )
+from telemetry_core.sql import compute_connection
 from tests.helpers import DAY, wire_event, write_landing
 
 DAY_KEY = "2026-11-20"
@@ -121,9 +123,9 @@ PLANTED = {
     "daily_aggregate__counts_add_up":
         (DAILY_AGGREGATE, DAY, "select * replace (failed_requests + 1 as failed_requests) from t",
          DAY_WINDOW),
-    "daily_aggregate__percentiles_ordered":
-        (DAILY_AGGREGATE, DAY, "select * replace (p99_latency_ms + 1 as p50_latency_ms) from t",
-         DAY_WINDOW),
+    "latency_percentiles__percentiles_ordered":
+        (LATENCY_PERCENTILES, DAY,
+         "select * replace (p99_latency_ms + 1 as p50_latency_ms) from t", DAY_WINDOW),
     "daily_aggregate__matches_minutes":
         (DAILY_AGGREGATE, DAY, "select * replace (total_requests + 1 as total_requests, "
          "successful_requests + 1 as successful_requests) from t", DAY_WINDOW),
@@ -143,13 +145,13 @@ PLANTED = {
 
 def test_every_audit_has_a_planted_defect():
     assert set(PLANTED) | {"filtered_events__traffic_vs_week_before"} == {
-        audit.sql_name for audit in AUDITS}
+        audit.name for audit in AUDITS}
 
 
-@pytest.mark.parametrize("audit", [a for a in AUDITS if a.sql_name in PLANTED],
-                         ids=lambda audit: audit.sql_name)
+@pytest.mark.parametrize("audit", [a for a in AUDITS if a.name in PLANTED],
+                         ids=lambda audit: audit.name)
 def test_audit_passes_clean_and_fails_on_its_defect(lake, audit):
-    table, start, defect, window = PLANTED[audit.sql_name]
+    table, start, defect, window = PLANTED[audit.name]
     clean = run_audit(lake, audit, window, THRESHOLDS)
     assert clean.passed, clean.sample
     rewrite(lake, table, start, defect)
@@ -159,7 +161,7 @@ def test_audit_passes_clean_and_fails_on_its_defect(lake, audit):
 
 
 def test_thin_hour_compared_with_the_week_before(lake):
-    audit = next(a for a in AUDITS if a.sql_name == "filtered_events__traffic_vs_week_before")
+    audit = next(a for a in AUDITS if a.name == "filtered_events__traffic_vs_week_before")
     assert run_audit(lake, audit, HOUR_WINDOW, THRESHOLDS).passed  # no history: no comparison
     week_before = HOUR - timedelta(days=7)
     with closing(compute_connection()) as con:
@@ -203,7 +205,7 @@ def test_thresholds_come_from_the_environment():
 
 
 def test_daily_counts_must_match_minutes_in_failures_and_latency_samples(lake):
-    audit = next(a for a in AUDITS if a.sql_name == "daily_aggregate__matches_minutes")
+    audit = next(a for a in AUDITS if a.name == "daily_aggregate__matches_minutes")
     rewrite(lake, DAILY_AGGREGATE, DAY, "select * replace (latency_count - 1 as latency_count) "
             "from t")
     drifted = run_audit(lake, audit, DAY_WINDOW, THRESHOLDS)

@@ -3,7 +3,7 @@
 import pytest
 from click.testing import CliRunner
 
-from telemetry_assets.cli import main
+from telemetry_cli.main import main
 
 
 @pytest.mark.parametrize(
@@ -40,7 +40,7 @@ def test_generated_day_is_backfilled_in_three_runs_and_every_line_is_accounted_f
     span = ["--start", "2026-11-20", "--end", "2026-11-21"]
     generated = runner.invoke(main, ["generate", *span, "--events-per-hour", "1500", "--seed", "3"])
     assert generated.exit_code == 0, generated.output
-    from telemetry_assets.generate import generate_landing
+    from telemetry_synth import generate_landing
 
     summary = generate_landing(
         platform.settings.landing_dir, platform.settings.reference_dir,

@@ -21,8 +21,8 @@ from dagster import AssetSelection, evaluate_automation_conditions, materialize
 from telemetry_assets.assets.present import dashboard, dashboard_path
 from telemetry_assets.dashboard.server import create_app
 from telemetry_assets.definitions import defs
-from telemetry_assets.generate import generate_landing
-from telemetry_assets.resources import TelemetryStore
+from telemetry_assets.resources import RESOURCES
+from telemetry_synth import generate_landing
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -235,7 +235,7 @@ def test_asset_is_rebuilt_when_the_published_tables_change_as_a_self_contained_p
     assert count == 1  # the published tables changed
 
     result = materialize([dashboard], instance=platform.instance,
-                         resources={"store": TelemetryStore()})
+                         resources=RESOURCES)
     assert result.success
     count, cursor = requested(cursor)
     assert count == 0  # up to date

@@ -1,8 +1,9 @@
 """The code location: it loads, every asset is described, and dagster dev serves it cleanly."""
 
-from telemetry_assets.checks import AUDITS, audit_checks
+from telemetry_assets.checks.asset_checks import audit_checks
+from telemetry_assets.checks.audits import AUDITS
 from telemetry_assets.definitions import defs
-from telemetry_assets.sql import SQL_DIR
+from telemetry_core.sql import SQL_DIR
 from tests import dagster_ui
 from tests.dagster_ui import graphql
 
@@ -33,13 +34,15 @@ def test_every_sql_file_has_its_asset_in_the_group_named_like_its_folder():
 def test_every_audit_file_is_a_check_on_its_asset():
     checks = {(key.asset_key.to_user_string(), key.name)
               for key in defs.resolve_asset_graph().asset_check_keys}
-    audit_files = sorted((SQL_DIR / "checks").glob("*.sql"))
-    assert len(audit_files) == len(AUDITS)
-    for path in audit_files:
-        table, rule = path.stem.split("__")
-        audit = next(a for a in AUDITS if a.sql_name == path.stem)
-        assert (audit.table.asset, rule) in checks, path
-        assert table == audit.table.name
+    audit_files = {path.stem for path in (SQL_DIR / "checks").glob("*.sql")}
+    assert audit_files == {audit.sql_file for audit in AUDITS}
+    for audit in AUDITS:
+        assert (audit.table.asset, audit.rule) in checks, audit.name
+        # A table's own audit is named after it; a generic one after its rule alone.
+        assert audit.sql_file == (audit.rule if audit.generic else f"{audit.table.name}__"
+                                  f"{audit.rule}")
+    generic = [audit for audit in AUDITS if audit.generic]
+    assert len({audit.sql_file for audit in generic}) < len(generic)  # shared, not copied
 
 
 def test_checks_are_described_and_block_exactly_when_their_audit_is_structural():

@@ -13,7 +13,7 @@ from datetime import datetime
 import duckdb
 import pytest
 
-from telemetry_assets.mood import (
+from telemetry_assets.mood.burn_rates import (
     BurnRule,
     MoodPolicy,
     current_mood,

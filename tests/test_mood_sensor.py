@@ -13,12 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from dagster import SkipReason, build_sensor_context
 
-from telemetry_assets.mood_sensor import (
-    WEBHOOKS_VARIABLE,
-    read_notifications,
-    service_mood_sensor,
-)
-from telemetry_assets.resources import TelemetryStore
+from telemetry_assets.automation.service_mood import service_mood_sensor
+from telemetry_assets.mood.outbox import read_notifications
+from telemetry_assets.resources import RESOURCES
 from telemetry_assets.tables import MOOD_NOTIFICATIONS
 from tests.helpers import wire_event, write_landing
 
@@ -87,7 +84,7 @@ def land(platform, *hours: datetime) -> list[str]:
 
 def tick(platform, cursor: str | None):
     context = build_sensor_context(
-        instance=platform.instance, cursor=cursor, resources={"store": TelemetryStore()}
+        instance=platform.instance, cursor=cursor, resources=RESOURCES
     )
     result = service_mood_sensor(context)
     assert isinstance(result, SkipReason)  # the sensor notifies; it launches no runs
@@ -102,7 +99,7 @@ def test_one_breaching_and_one_healthy_notification_over_an_outage_and_its_recov
     platform, webhooks, monkeypatch
 ):
     steady, flaky = webhooks
-    monkeypatch.setenv(WEBHOOKS_VARIABLE, f"{steady.url},{flaky.url}")
+    monkeypatch.setenv("TELEMETRY_MOOD_WEBHOOKS", f"{steady.url},{flaky.url}")
     platform.run_reference()
     history = [HISTORY_START + timedelta(hours=h) for h in range(20)]
     platform.run_hours(*land(platform, *history))
@@ -180,7 +177,7 @@ def test_one_breaching_and_one_healthy_notification_over_an_outage_and_its_recov
 
 
 def test_without_webhooks_changes_are_recorded_unsent(platform, monkeypatch):
-    monkeypatch.delenv(WEBHOOKS_VARIABLE, raising=False)
+    monkeypatch.delenv("TELEMETRY_MOOD_WEBHOOKS", raising=False)
     platform.run_reference()
     _, said = tick(platform, None)
     assert said == "minute_aggregate has not been materialized yet"

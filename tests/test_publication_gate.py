@@ -6,9 +6,9 @@ import pytest
 from dagster import AssetKey, DagsterEventType
 
 from telemetry_assets.definitions import defs
-from telemetry_assets.runs import RunFailed
-from telemetry_assets.sql import compute_connection
 from telemetry_assets.tables import MINUTE_AGGREGATE, PUBLISHED_TABLES, VALIDATED
+from telemetry_cli.launcher import RunFailed
+from telemetry_core.sql import compute_connection
 from tests.helpers import DAY, same_rows, wire_event, write_landing
 
 DAY_KEY = "2026-11-20"

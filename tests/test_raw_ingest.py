@@ -6,8 +6,8 @@ from contextlib import closing
 
 import pytest
 
-from telemetry_assets.landing import landing_files, read_lines
-from telemetry_assets.sql import compute_connection
+from telemetry_core.landing import landing_files, read_lines
+from telemetry_core.sql import compute_connection
 from tests.helpers import DAY, HOUR_10, lines_table, rows, run_stage, wire_event, write_landing
 
 HOUR_KEY = "2026-11-20-10:00"

@@ -6,12 +6,12 @@ import sys
 import pytest
 
 from telemetry_assets.assets.reference import ReferenceDataError, read_reference_csv
-from telemetry_assets.runs import RunFailed
-from telemetry_assets.schemas import (
+from telemetry_assets.checks.schemas import (
     CustomerReference,
     OperationScenarioReference,
     ScenarioReference,
 )
+from telemetry_cli.launcher import RunFailed
 
 HEADER = "scenario_id,scenario_name,service,slo_target_pct,stid\n"
 

@@ -6,8 +6,8 @@ import pytest
 from dagster import build_schedule_context
 
 from telemetry_assets.definitions import defs
-from telemetry_assets.runs import run_requested
-from telemetry_assets.schedules import AutomationSettings
+from telemetry_assets.resources import RESOURCES, AutomationPolicy
+from telemetry_cli.launcher import run_requested
 from tests.helpers import wire_event, write_landing
 
 REPOSITORY = defs.get_repository_def()
@@ -18,7 +18,8 @@ HOURS = [f"{DAY_KEY}-{hour:02d}:00" for hour in range(24)]
 def tick(platform, name: str, at: datetime):
     """What the daemon's tick at `at` would launch: its run requests, or why it skips."""
     context = build_schedule_context(
-        instance=platform.instance, scheduled_execution_time=at, repository_def=REPOSITORY
+        instance=platform.instance, scheduled_execution_time=at, repository_def=REPOSITORY,
+        resources=RESOURCES,
     )
     return REPOSITORY.get_schedule_def(name).evaluate_tick(context)
 
@@ -73,8 +74,8 @@ def test_hourly_delay_is_read_at_each_tick_and_checked(platform, monkeypatch):
     assert requested(tick(platform, "hourly_pipeline_schedule", at)) == ["2026-11-20-08:00"]
     monkeypatch.setenv("TELEMETRY_HOURLY_DELAY_MINUTES", "a quarter")
     with pytest.raises(ValueError, match="whole number of minutes"):
-        AutomationSettings.from_env()
-    assert AutomationSettings.from_env({}).hourly_delay.total_seconds() == 15 * 60
+        AutomationPolicy.from_env()
+    assert AutomationPolicy.from_env({}).hourly_delay.total_seconds() == 15 * 60
 
 
 def test_hourly_schedule_skips_before_the_first_partition(platform):

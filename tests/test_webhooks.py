@@ -6,7 +6,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from telemetry_assets.webhooks import message, notify, post_json, webhook_urls
+from telemetry_assets.resources import MoodSettings, split_urls
+from telemetry_assets.webhooks import message, notify, post_json
 
 
 @pytest.fixture
@@ -54,7 +55,11 @@ def test_unreachable_webhook_is_reported_not_raised():
     assert not delivery.ok and delivery.status is None and delivery.error
 
 
-def test_urls_come_from_a_comma_separated_variable():
-    environ = {"HOOKS": " http://a/1 ,, http://b/2 "}
-    assert webhook_urls("HOOKS", environ) == ["http://a/1", "http://b/2"]
-    assert webhook_urls("MISSING", environ) == []
+def test_urls_come_from_a_comma_separated_variable(monkeypatch):
+    assert split_urls(" http://a/1 ,, http://b/2 ") == ["http://a/1", "http://b/2"]
+    monkeypatch.setenv("TELEMETRY_MOOD_WEBHOOKS", "http://a/1")
+    assert MoodSettings().webhook_urls == ["http://a/1"]
+    assert MoodSettings(webhooks="http://b/2,http://c/3").webhook_urls == ["http://b/2",
+                                                                           "http://c/3"]
+    monkeypatch.delenv("TELEMETRY_MOOD_WEBHOOKS")
+    assert MoodSettings().webhook_urls == []

@@ -1,74 +1,22 @@
 -- scenario_partner_daily: availability per scenario, partner and day.
 -- Grain: (date, scenario_id, partner_id): the reference's ids where known; an unknown partner
 -- keeps its own id and has no partner_name. Window: date in [$window_start, $window_end).
-with publishable as (
-    select
-        *,
-        coalesce(partner_key, partner_id) as published_partner_id
-    from validated
-    where
-        hold_reason is null
-        and date >= cast(cast($window_start as timestamp) as date)
-        and date < cast(cast($window_end as timestamp) as date)
-),
-
-totals as (
+with totals as (
     select
         date,
         scenario_key as scenario_id,
-        published_partner_id as partner_id,
+        coalesce(partner_key, partner_id) as partner_id,
         max(partner_name) as partner_name,
         cast(sum(total_requests) as bigint) as total_requests,
         cast(sum(successful_requests) as bigint) as successful_requests,
         cast(sum(failed_requests) as bigint) as failed_requests,
         sum(latency_sum_ms) / nullif(sum(latency_count), 0) as avg_latency_ms
-    from publishable
-    group by date, scenario_key, published_partner_id
-),
-
-buckets as (
-    select
-        p.date,
-        p.scenario_key as scenario_id,
-        p.published_partner_id as partner_id,
-        l.latency_bucket,
-        max(l.latency_ms) as latency_ms,
-        sum(l.requests) as requests
-    from daily_latency as l
-    inner join publishable as p
-        on
-            l.date = p.date
-            and l.scenario_id = p.scenario_id
-            and l.partner_id = p.partner_id
-            and l.request_type = p.request_type
-            and l.cloud_environment = p.cloud_environment
-    group by p.date, p.scenario_key, p.published_partner_id, l.latency_bucket
-),
-
-cumulative as (
-    select
-        date,
-        scenario_id,
-        partner_id,
-        latency_ms,
-        sum(requests) over (
-            partition by date, scenario_id, partner_id
-            order by latency_bucket
-            rows between unbounded preceding and current row
-        ) as requests_up_to_bucket,
-        sum(requests) over (partition by date, scenario_id, partner_id) as measured_requests
-    from buckets
-),
-
-p95 as (
-    select
-        date,
-        scenario_id,
-        partner_id,
-        min(case when requests_up_to_bucket >= ceil(95 * measured_requests / 100.0)
-            then latency_ms end) as p95_latency_ms
-    from cumulative
-    group by date, scenario_id, partner_id
+    from validated
+    where
+        hold_reason is null
+        and date >= cast(cast($window_start as timestamp) as date)
+        and date < cast(cast($window_end as timestamp) as date)
+    group by date, scenario_key, coalesce(partner_key, partner_id)
 )
 
 select
@@ -81,7 +29,13 @@ select
     t.failed_requests,
     100.0 * t.successful_requests / nullif(t.total_requests, 0) as availability_pct,
     t.avg_latency_ms,
-    p95.p95_latency_ms
+    p.p95_latency_ms,
+    p.p50_latency_ms,
+    p.p99_latency_ms
 from totals as t
-left join p95
-    on t.date = p95.date and t.scenario_id = p95.scenario_id and t.partner_id = p95.partner_id
+left join latency_percentiles as p
+    on
+        p.grain = 'scenario_partner'
+        and t.date = p.date
+        and t.scenario_id = p.scenario_id
+        and t.partner_id = p.partner_id

@@ -1,7 +1,5 @@
 """Presentation: the availability dashboard, rebuilt whenever the published tables change."""
 
-import os
-import uuid
 from pathlib import Path
 
 from dagster import (
@@ -14,28 +12,19 @@ from dagster import (
 
 from telemetry_assets.dashboard.data import gather
 from telemetry_assets.dashboard.page import render
-from telemetry_assets.mood import MoodPolicy
-from telemetry_assets.resources import Settings, TelemetryStore
+from telemetry_assets.resources import MoodSettings, TelemetryStore
+from telemetry_assets.tables import PUBLISHED_TABLES
+from telemetry_core.durable import write_bytes
+from telemetry_core.settings import Settings
 
 
 def dashboard_path(settings: Settings) -> Path:
     return settings.data_dir / "dashboard" / "index.html"
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Readers (a browser, a file server) never see a half-written page."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 @asset(
     group_name="present",
-    deps=["scenario_daily", "scenario_partner_daily", "scenario_minute"],
+    deps=[table.asset for table in PUBLISHED_TABLES],
     kinds={"html"},
     # Unpartitioned below daily partitions: old days that were never run are not "missing data"
     # that should hold the page back.
@@ -43,13 +32,15 @@ def write_atomically(path: Path, text: str) -> None:
         ~AutomationCondition.any_deps_missing()
     ),
 )
-def dashboard(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
+def dashboard(context: AssetExecutionContext, store: TelemetryStore,
+              mood: MoodSettings) -> MaterializeResult:
     """The latest published day's availability dashboard as one self-contained HTML file."""
-    policy = MoodPolicy.from_env()
+    policy = mood.policy
     with store.lake.warehouse(read_only=True) as con:
         data = gather(con, None, policy)
     path = dashboard_path(store.settings).absolute()
-    write_atomically(path, render(data))
+    # Readers (a browser, a file server) never see a half-written page.
+    write_bytes(path, render(data).encode())
     context.log.info(f"dashboard of {data.selection.day} written to {path}")
     metadata = {
         "path": MetadataValue.path(str(path)),

@@ -3,33 +3,40 @@
 from contextlib import closing
 
 import pandas as pd
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
-from telemetry_assets.checks import AUDITS, run_audit
-from telemetry_assets.lake import Grain
-from telemetry_assets.resources import TelemetryStore
-from telemetry_assets.schemas import QualitySummary
-from telemetry_assets.sql import compute_connection, load_sql
-from telemetry_assets.stage import DAILY_STAGE, each_partition, register_inputs, stage_params
-from telemetry_assets.tables import EVENT_OUTCOMES, QUALITY_SUMMARY, REJECTED_EVENTS, VALIDATED
+from telemetry_assets.checks.audits import AUDITS, ledger
+from telemetry_assets.checks.schemas import QualitySummary
+from telemetry_assets.partitions import Grain
+from telemetry_assets.resources import QualitySettings, TelemetryStore
+from telemetry_assets.stage import each_partition, register_inputs, stage_asset, stage_params
+from telemetry_assets.tables import QUALITY_SUMMARY, SCENARIO_MINUTE
+from telemetry_core.sql import compute_connection, load_sql
 
 
-@asset(group_name="quality",
-       deps=["validated", "scenario_minute", "filtered_events", "rejected_events"],
-       kinds={"sql", "pandera"}, **DAILY_STAGE)
-def quality_summary(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
-    """Per day: landing lines read, events, rejected lines, exclusions by reason, held-back
-    requests, and how many quality rules failed."""
+@stage_asset(
+    QUALITY_SUMMARY,
+    "Per day: landing lines read, events, rejected lines, exclusions by reason, held-back "
+    "requests, and how many quality rules failed.",
+    kinds=("sql", "pandera"),
+    # Every audit is judged for the day, the published minutes' completeness included.
+    extra_deps=[SCENARIO_MINUTE.asset],
+)
+def quality_summary(context: AssetExecutionContext, store: TelemetryStore,
+                    quality: QualitySettings) -> MaterializeResult:
+    """Summarise each day of the run, with the outcome of every audit over that day."""
     lake = store.lake
+    thresholds = quality.thresholds
     sql = load_sql(QUALITY_SUMMARY.schema, QUALITY_SUMMARY.name)
     days = []
     for _key, window, done in each_partition(context, QUALITY_SUMMARY.name, Grain.DAY):
         with closing(compute_connection()) as con:
-            register_inputs(con, lake, [EVENT_OUTCOMES, REJECTED_EVENTS, VALIDATED], window)
+            register_inputs(con, lake, QUALITY_SUMMARY.inputs, window)
             frame = con.execute(sql, stage_params(sql, window)).df()
             failed = [
-                outcome.audit.sql_name + ("" if audit.blocking else " (warning)")
-                for audit in AUDITS if not (outcome := run_audit(lake, audit, window)).passed
+                audit.name + ("" if audit.blocking else " (warning)")
+                for audit in AUDITS
+                if not ledger.outcome(context.run.run_id, lake, audit, window, thresholds).passed
             ]
             frame = frame.assign(checks_run=len(AUDITS), checks_failed=len(failed),
                                  failed_checks=", ".join(failed))

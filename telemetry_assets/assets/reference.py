@@ -6,17 +6,18 @@ from pathlib import Path
 import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue
 
-from telemetry_assets.lake import Table
-from telemetry_assets.resources import TelemetryStore
-from telemetry_assets.schemas import (
+from telemetry_assets.checks.schemas import (
     CustomerReference,
     OperationScenarioReference,
     ScenarioReference,
 )
-from telemetry_assets.sql import compute_connection
+from telemetry_assets.lake import Table
+from telemetry_assets.resources import TelemetryStore
+from telemetry_assets.stage import stage_asset
 from telemetry_assets.tables import CUSTOMERS, OPERATION_SCENARIOS, SCENARIOS
+from telemetry_core.sql import compute_connection
 
 
 class ReferenceDataError(ValueError):
@@ -55,41 +56,40 @@ def _describe_failures(path: Path, failures: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _load(
-    context: AssetExecutionContext,
-    store: TelemetryStore,
-    table: Table,
-    model: type[pa.DataFrameModel],
-) -> MaterializeResult:
-    path = store.settings.reference_dir / f"{table.name}.csv"
-    frame = read_reference_csv(path, model)
-    lake = store.lake
-    with closing(compute_connection()) as con:
-        rows = lake.write(table, None, con.from_df(frame))
-    lake.publish_views([table])
-    context.log.info(f"{table.qualified_name}: {rows} rows from {path}")
-    return MaterializeResult(
-        metadata={
-            "rows": rows,
-            "source": str(path.absolute()),
-            "preview": MetadataValue.md(frame.head(10).to_markdown(index=False)),
-        }
-    )
+def reference_asset(
+    table: Table, model: type[pa.DataFrameModel], description: str
+) -> AssetsDefinition:
+    """An asset that loads <reference dir>/<name>.csv, validated by `model`, into the lake."""
+
+    @stage_asset(table, description, kinds=("csv", "parquet"))
+    def load(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
+        path = store.settings.reference_dir / f"{table.name}.csv"
+        frame = read_reference_csv(path, model)
+        lake = store.lake
+        with closing(compute_connection()) as con:
+            rows = lake.write(table, None, con.from_df(frame))
+        lake.publish_views([table])
+        context.log.info(f"{table.qualified_name}: {rows} rows from {path}")
+        return MaterializeResult(
+            metadata={
+                "rows": rows,
+                "source": str(path.absolute()),
+                "preview": MetadataValue.md(frame.head(10).to_markdown(index=False)),
+            }
+        )
+
+    return load
 
 
-@asset(group_name="reference", kinds={"csv", "parquet"})
-def scenarios(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
-    """Scenarios with their name, owning service, SLO target % and stid, one row per scenario."""
-    return _load(context, store, SCENARIOS, ScenarioReference)
-
-
-@asset(group_name="reference", kinds={"csv", "parquet"})
-def customers(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
-    """Partners (customers) with their name and tier, one row per partner id."""
-    return _load(context, store, CUSTOMERS, CustomerReference)
-
-
-@asset(group_name="reference", kinds={"csv", "parquet"})
-def operation_scenarios(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
-    """The operation allow-list: which scenario an operation name belongs to."""
-    return _load(context, store, OPERATION_SCENARIOS, OperationScenarioReference)
+scenarios = reference_asset(
+    SCENARIOS, ScenarioReference,
+    "Scenarios with their name, owning service, SLO target % and stid, one row per scenario.",
+)
+customers = reference_asset(
+    CUSTOMERS, CustomerReference,
+    "Partners (customers) with their name and tier, one row per partner id.",
+)
+operation_scenarios = reference_asset(
+    OPERATION_SCENARIOS, OperationScenarioReference,
+    "The operation allow-list: which scenario an operation name belongs to.",
+)

@@ -1,20 +1,20 @@
 """What the dashboard shows, read from the warehouse in one short read-only visit."""
 
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import duckdb
 
-from telemetry_assets.mood import Episode, MoodPolicy, MoodReport, current_mood, episodes
+from telemetry_assets.mood.burn_rates import Episode, MoodPolicy, MoodReport, current_mood, episodes
 from telemetry_assets.tables import MOOD_NOTIFICATIONS
 
-BUDGET_DAYS = 28
 HEATMAP_BUCKET_MINUTES = 10
 PARTNERS_SHOWN = 15
 
-# Per scenario: the chosen day, the selected days, and the rolling 28 days up to the chosen day,
-# all from published.scenario_daily.
+# Per scenario: the chosen day, the selected days, and the error-budget window (whole days, the
+# mood policy's) up to the chosen day, all from published.scenario_daily.
 SCENARIOS_SQL = """
 with days as (
     select * from published.scenario_daily
@@ -29,7 +29,9 @@ select
     max(case when date = cast($day as date) then availability_pct end) as day_availability_pct,
     bool_or(case when date = cast($day as date) then slo_met end) as day_slo_met,
     max(case when date = cast($day as date) then avg_latency_ms end) as day_avg_latency_ms,
-    max(case when date = cast($day as date) then p95_latency_ms end) as day_p95_latency_ms,
+    max(case when date = cast($day as date) then p50_latency_ms end) as p50_latency_ms,
+    max(case when date = cast($day as date) then p95_latency_ms end) as p95_latency_ms,
+    max(case when date = cast($day as date) then p99_latency_ms end) as p99_latency_ms,
     sum(total_requests) filter (where date >= cast($first_day as date)) as range_requests,
     sum(failed_requests) filter (where date >= cast($first_day as date)) as range_failed,
     100.0 * sum(successful_requests) filter (where date >= cast($first_day as date))
@@ -43,38 +45,6 @@ select
 from days
 group by scenario_id
 order by day_availability_pct nulls last, scenario_id
-"""
-
-# p50/p95/p99 per published scenario for the day, by the published tables' own method: merged
-# latency buckets of the rows that are published, nearest rank on the cumulative count.
-LATENCY_SQL = """
-with publishable as (
-    select date, scenario_id, scenario_key, partner_id, request_type, cloud_environment
-    from curated.validated
-    where hold_reason is null and date = cast($day as date)
-),
-buckets as (
-    select p.scenario_key as scenario_id, l.latency_bucket, max(l.latency_ms) as latency_ms,
-        sum(l.requests) as requests
-    from aggregate.daily_latency as l
-    inner join publishable as p
-        on l.date = p.date and l.scenario_id = p.scenario_id and l.partner_id = p.partner_id
-        and l.request_type = p.request_type and l.cloud_environment = p.cloud_environment
-    group by p.scenario_key, l.latency_bucket
-),
-cumulative as (
-    select scenario_id, latency_ms,
-        sum(requests) over (partition by scenario_id order by latency_bucket
-            rows between unbounded preceding and current row) as up_to,
-        sum(requests) over (partition by scenario_id) as measured
-    from buckets
-)
-select scenario_id,
-    min(case when up_to >= ceil(50 * measured / 100.0) then latency_ms end) as p50_latency_ms,
-    min(case when up_to >= ceil(95 * measured / 100.0) then latency_ms end) as p95_latency_ms,
-    min(case when up_to >= ceil(99 * measured / 100.0) then latency_ms end) as p99_latency_ms
-from cumulative
-group by scenario_id
 """
 
 HEATMAP_SQL = """
@@ -179,6 +149,11 @@ def published_days(con: duckdb.DuckDBPyConnection) -> list[date]:
     ).fetchall()]
 
 
+def budget_days(policy: MoodPolicy) -> int:
+    """The mood's error-budget window in whole days (at least one), as published days count."""
+    return max(1, math.ceil(policy.budget_minutes / 1440))
+
+
 def gather(con: duckdb.DuckDBPyConnection, selection: Selection | None,
            policy: MoodPolicy) -> DashboardData:
     """Read every figure for the selection (default: the latest published day, its week)."""
@@ -194,13 +169,9 @@ def gather(con: duckdb.DuckDBPyConnection, selection: Selection | None,
     views = _views(con)
 
     scenarios = _rows(con, SCENARIOS_SQL, {
-        "day": day, "first_day": selection.first_day, "budget_days": BUDGET_DAYS,
+        "day": day, "first_day": selection.first_day, "budget_days": budget_days(policy),
     })
-    latency = {row["scenario_id"]: row for row in _rows(con, LATENCY_SQL, {"day": day})}
     for row in scenarios:
-        figures = latency.get(row["scenario_id"], {})
-        for name in ("p50_latency_ms", "p95_latency_ms", "p99_latency_ms"):
-            row[name] = figures.get(name)
         allowed = row["budget_allowed"]
         row["budget_remaining_pct"] = (
             100.0 * (1 - row["budget_failed"] / allowed) if allowed else None

@@ -11,8 +11,8 @@ import jinja2
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from telemetry_assets.dashboard.data import BUDGET_DAYS, HEATMAP_BUCKET_MINUTES, DashboardData
-from telemetry_assets.mood import STATES, format_duration
+from telemetry_assets.dashboard.data import HEATMAP_BUCKET_MINUTES, DashboardData, budget_days
+from telemetry_assets.mood.burn_rates import STATES, format_duration
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATE_COLOURS = {"healthy": "#1a7f37", "degraded": "#b58100", "breaching": "#cf222e"}
@@ -158,7 +158,7 @@ def render(data: DashboardData, plotly_src: str | None = None) -> str:
         mood_rows=mood_rows,
         states=STATES,
         state_colours=STATE_COLOURS,
-        budget_days=BUDGET_DAYS,
+        budget_days=budget_days(data.policy),
         one_minute=timedelta(minutes=1),
         policy_windows=[format_duration(m) for m in data.policy.window_minutes],
         options_json=json.dumps({"displayModeBar": False, "responsive": True}),

@@ -9,8 +9,8 @@ from starlette.routing import Route
 
 from telemetry_assets.dashboard.data import NoData, Selection, gather
 from telemetry_assets.dashboard.page import plotly_js, render, render_message
-from telemetry_assets.mood import MoodPolicy
-from telemetry_assets.resources import TelemetryStore
+from telemetry_assets.mood.burn_rates import MoodPolicy
+from telemetry_assets.resources import MoodSettings, TelemetryStore
 
 PLOTLY_PATH = "/static/plotly.min.js"
 
@@ -29,7 +29,7 @@ def selection_from(request: Request) -> Selection | None:
 def create_app(store: TelemetryStore | None = None, policy: MoodPolicy | None = None) -> Starlette:
     """The app; settings are read once, when it is created."""
     lake = (store or TelemetryStore()).lake
-    policy = policy or MoodPolicy.from_env()
+    policy = policy or MoodSettings().policy
 
     def page(request: Request) -> Response:
         try:

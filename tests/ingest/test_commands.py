@@ -6,7 +6,7 @@ import sys
 
 from click.testing import CliRunner
 
-from telemetry_assets.cli import main
+from telemetry_cli.main import main
 from tests.ingest.servers import REPO, free_port
 
 

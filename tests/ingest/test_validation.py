@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from telemetry_assets.landing import classify_event_lines
+from telemetry_core.landing import classify_event_lines
 from telemetry_ingest.writer import route_by_hour
 from tests.ingest.events import event
 

@@ -1,4 +1,7 @@
-"""Raw ingest: the hour's landing files parsed into events, malformed lines quarantined."""
+"""Raw ingest: the hour's landing files parsed into events, malformed lines quarantined.
+
+The `raw` group and its side output in the `quarantine` group: one parse decides both.
+"""
 
 from collections import Counter
 from contextlib import closing
@@ -12,12 +15,12 @@ from dagster import (
     multi_asset,
 )
 
-from telemetry_assets.lake import Grain
-from telemetry_assets.landing import landing_files, read_lines
+from telemetry_assets.partitions import Grain
 from telemetry_assets.resources import TelemetryStore
-from telemetry_assets.sql import compute_connection, load_sql
-from telemetry_assets.stage import HOURLY_STAGE, each_partition, stage_params
+from telemetry_assets.stage import each_partition, stage_params, stage_policies
 from telemetry_assets.tables import RAW_EVENTS, REJECTED_EVENTS
+from telemetry_core.landing import landing_files, read_lines
+from telemetry_core.sql import compute_connection, load_sql
 
 _DEFECT_SCHEMA = pa.schema(
     [
@@ -37,30 +40,30 @@ def reason_table(counts: Counter) -> MetadataValue:
 @multi_asset(
     specs=[
         AssetSpec(
-            "raw_events",
-            group_name="raw",
+            RAW_EVENTS.asset,
+            group_name=RAW_EVENTS.schema,
             description="Every valid event of the hour's landing files, flattened to SPEC §2 "
             "names; one row per landing line.",
             kinds={"parquet"},
         ),
         AssetSpec(
-            "rejected_events",
-            group_name="quarantine",
+            REJECTED_EVENTS.asset,
+            group_name=REJECTED_EVENTS.schema,
             description="Landing lines that are not valid events, with file, line number and "
             "reason; one row per rejected line.",
             kinds={"parquet"},
         ),
     ],
-    **HOURLY_STAGE,
+    **stage_policies(Grain.HOUR),
 )
 def landing_events(context: AssetExecutionContext, store: TelemetryStore):
     """Read the hour's landing files with line numbers and split valid events from bad lines."""
     settings = store.settings
     lake = store.lake
-    sql = load_sql("raw", "raw_events")
+    sql = load_sql(RAW_EVENTS.schema, RAW_EVENTS.name)
     files_read = events = rejected = 0
     reasons: Counter = Counter()
-    for key, window, done in each_partition(context, "raw_events", Grain.HOUR):
+    for key, window, done in each_partition(context, RAW_EVENTS.name, Grain.HOUR):
         files = landing_files(settings.landing_dir, window.start)
         lines, defects = read_lines(files)
         stream_defects = pa.Table.from_pylist(
@@ -111,7 +114,7 @@ def landing_events(context: AssetExecutionContext, store: TelemetryStore):
         done(events_in_hour + rejected_in_hour)
     lake.publish_views([RAW_EVENTS, REJECTED_EVENTS])
     yield MaterializeResult(
-        asset_key="raw_events",
+        asset_key=RAW_EVENTS.asset,
         metadata={
             "events": events,
             "rejected_lines": rejected,
@@ -121,7 +124,7 @@ def landing_events(context: AssetExecutionContext, store: TelemetryStore):
         },
     )
     yield MaterializeResult(
-        asset_key="rejected_events",
+        asset_key=REJECTED_EVENTS.asset,
         metadata={
             "rejected_lines": rejected,
             "rejected_by_reason": reason_table(reasons),

@@ -1,4 +1,4 @@
-"""Mood notifications: after each minute-aggregate update, post every change of a scenario's state.
+"""The mood outbox: every change of a scenario's state, recorded, then posted once.
 
 Each change is recorded in `alerts.mood_notifications` (one row per change and webhook) before
 it is posted, so it is never posted twice: not on the next tick, not after a restart with a lost
@@ -15,33 +15,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import duckdb
 import pyarrow as pa
-from dagster import (
-    AssetKey,
-    DefaultSensorStatus,
-    SensorEvaluationContext,
-    SkipReason,
-    sensor,
-)
 
 from telemetry_assets.lake import Lake
-from telemetry_assets.mood import (
-    MoodPolicy,
-    MoodReport,
-    ScenarioMood,
-    current_mood,
-    describe,
-    format_duration,
-)
-from telemetry_assets.resources import TelemetryStore
-from telemetry_assets.sql import compute_connection
+from telemetry_assets.mood.burn_rates import MoodReport, ScenarioMood, describe, format_duration
 from telemetry_assets.tables import MOOD_NOTIFICATIONS
-from telemetry_assets.webhooks import message, post_json, webhook_urls
+from telemetry_assets.webhooks import message, post_json
+from telemetry_core.sql import compute_connection
 
-WEBHOOKS_VARIABLE = "TELEMETRY_MOOD_WEBHOOKS"
 MAX_ATTEMPTS = 3
-WATCHED_ASSET = AssetKey("minute_aggregate")
 
 NOTIFICATION_SCHEMA = pa.schema([
     ("notification_id", pa.string()),
@@ -103,11 +85,10 @@ def payload(mood: ScenarioMood, previous: str, report: MoodReport, notification_
 
 def read_notifications(lake: Lake) -> list[dict[str, Any]]:
     """Every recorded notification row, oldest first."""
-    path = lake.partition_path(MOOD_NOTIFICATIONS)
-    if not path.exists():
-        return []
     with closing(compute_connection()) as con:
-        relation = con.read_parquet(str(path)).order("recorded_at, notification_id, url")
+        if not lake.register(con, MOOD_NOTIFICATIONS, existing_only=True):
+            return []
+        relation = con.table(MOOD_NOTIFICATIONS.name).order("recorded_at, notification_id, url")
         return [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
 
 
@@ -217,38 +198,3 @@ def notify_changes(
     lake.publish_views([MOOD_NOTIFICATIONS])
     delivered, failed = _deliver(lake, rows, [row for row in new_rows if row["url"]])
     return Evaluation(report.as_of, changes, delivered, failed)
-
-
-@sensor(
-    name="service_mood",
-    minimum_interval_seconds=60,
-    default_status=DefaultSensorStatus.RUNNING,
-    description="After each minute_aggregate update, posts every change of a scenario's mood "
-    f"(healthy, degraded, breaching) to the webhooks in {WEBHOOKS_VARIABLE}, once.",
-)
-def service_mood_sensor(context: SensorEvaluationContext, store: TelemetryStore):
-    """Evaluate the mood when the minute aggregate has changed, and notify changes of state."""
-    lake = store.lake
-    urls = webhook_urls(WEBHOOKS_VARIABLE)
-    retried, retry_failures = retry_failed(lake)
-    cursor = json.loads(context.cursor) if context.cursor else {}
-    records = context.instance.fetch_materializations(WATCHED_ASSET, limit=1).records
-    if not records:
-        return SkipReason("minute_aggregate has not been materialized yet")
-    storage_id = records[0].storage_id
-    if storage_id <= cursor.get("storage_id", -1):
-        return SkipReason(
-            f"no minute_aggregate update since the last evaluation; retried posts delivered "
-            f"{retried}, failed {retry_failures}"
-        )
-    policy = MoodPolicy.from_env()
-    try:
-        # Closed before posting: a slow webhook must not hold the warehouse open.
-        with lake.warehouse(read_only=True) as con:
-            report = current_mood(con, policy)
-    except (FileNotFoundError, duckdb.CatalogException) as missing:
-        return SkipReason(f"cannot evaluate the mood yet: {missing}")
-    evaluation = notify_changes(lake, report, urls)
-    context.update_cursor(json.dumps({"storage_id": storage_id}))
-    context.log.info(evaluation.summary())
-    return SkipReason(evaluation.summary())

@@ -9,7 +9,16 @@ from datetime import UTC, datetime
 from dagster import DagsterInstance, RunRequest, TimeWindow
 
 from telemetry_assets.definitions import defs
-from telemetry_assets.partitions import daily_partitions, hourly_partitions
+from telemetry_assets.jobs import (
+    DAILY_JOB,
+    HOURLY_JOB,
+    LAUNCHED_BY_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    REFERENCE_JOB,
+    RUN_KEY_TAG,
+)
+from telemetry_assets.partitions import daily_partitions, hourly_partitions, keys_in
 from telemetry_assets.stage import PartitionProgress, progress_log
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -63,13 +72,11 @@ def plan_backfill(start: datetime, end: datetime, now: datetime | None = None) -
             f"the range ends at {end:%Y-%m-%d %H:%M} UTC, after the last complete hour "
             f"({last_complete_hour:%Y-%m-%d %H:%M} UTC)"
         )
-    window = TimeWindow(start, end)
-    hourly_keys = hourly_partitions.get_partition_keys_in_time_window(window)
+    hourly_keys = keys_in(hourly_partitions, TimeWindow(start, end))
     # Every day that starts before the end and contains an hour of the range.
-    day_window = TimeWindow(start.replace(hour=0), end)
     daily_keys = [
         key
-        for key in daily_partitions.get_partition_keys_in_time_window(day_window)
+        for key in keys_in(daily_partitions, TimeWindow(start.replace(hour=0), end))
         if daily_partitions.time_window_for_partition_key(key).end <= now
     ]
     return BackfillPlan(hourly_keys, daily_keys)
@@ -84,16 +91,13 @@ def instance_for_cli() -> DagsterInstance:
 
 def run_job_range(instance: DagsterInstance, job_name: str, keys: list[str]) -> str:
     """Run a partitioned job over consecutive keys as one run; returns its run id."""
-    tags = {
-        "dagster/asset_partition_range_start": keys[0],
-        "dagster/asset_partition_range_end": keys[-1],
-        "telemetry/launched_by": "telemetry backfill",
-    }
-    return _execute(instance, job_name, tags)
+    tags = {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1],
+            LAUNCHED_BY_TAG: "telemetry backfill"}
+    return execute(instance, job_name, tags)
 
 
 def run_reference(instance: DagsterInstance) -> str:
-    return _execute(instance, "reference_data", {"telemetry/launched_by": "telemetry backfill"})
+    return execute(instance, REFERENCE_JOB, {LAUNCHED_BY_TAG: "telemetry backfill"})
 
 
 def run_requested(instance: DagsterInstance, request: RunRequest, job_name: str = "") -> str:
@@ -101,12 +105,12 @@ def run_requested(instance: DagsterInstance, request: RunRequest, job_name: str 
     it (partition, tags, run key); `job_name` names the target when the request does not."""
     tags = dict(request.tags)
     if request.run_key:
-        tags["dagster/run_key"] = request.run_key
-    return _execute(instance, request.job_name or job_name, tags,
+        tags[RUN_KEY_TAG] = request.run_key
+    return execute(instance, request.job_name or job_name, tags,
                     partition_key=request.partition_key)
 
 
-def _execute(instance: DagsterInstance, job_name: str, tags: dict[str, str],
+def execute(instance: DagsterInstance, job_name: str, tags: dict[str, str],
              partition_key: str | None = None) -> str:
     job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(
@@ -145,9 +149,8 @@ def backfill(
     run_ids = []
     try:
         run_ids.append(run_reference(instance))
-        on_run("reference_data", run_ids[-1])
-        for job_name, keys in (("hourly_pipeline", plan.hourly_keys),
-                               ("daily_pipeline", plan.daily_keys)):
+        on_run(REFERENCE_JOB, run_ids[-1])
+        for job_name, keys in ((HOURLY_JOB, plan.hourly_keys), (DAILY_JOB, plan.daily_keys)):
             if keys:
                 run_ids.append(run_job_range(instance, job_name, keys))
                 on_run(job_name, run_ids[-1])

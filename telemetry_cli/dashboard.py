@@ -1,4 +1,4 @@
-"""`telemetry dashboard`: serve the availability dashboard."""
+"""`telemetry dashboard`: serve the availability dashboard; the demo's dashboard and mood."""
 
 import click
 
@@ -15,7 +15,7 @@ def dashboard(host: str, port: int) -> None:
     import uvicorn
 
     from telemetry_assets.dashboard.server import create_app
-    from telemetry_assets.resources import Settings
+    from telemetry_core.settings import Settings
 
     settings = Settings.from_env()
     click.echo(f"dashboard of {settings.duckdb_path.absolute()} on http://{host}:{port}/",
@@ -27,24 +27,23 @@ def build_for_demo() -> tuple[str, object]:
     """Rebuild the dashboard file through its job (recorded in DAGSTER_HOME); return its path
     and the current mood report."""
     from telemetry_assets.assets.present import dashboard_path
-    from telemetry_assets.definitions import defs
-    from telemetry_assets.mood import MoodPolicy, current_mood
-    from telemetry_assets.resources import Settings, TelemetryStore
-    from telemetry_assets.runs import QUIET_LOGS, instance_for_cli
+    from telemetry_assets.jobs import DASHBOARD_JOB
+    from telemetry_assets.mood.burn_rates import current_mood
+    from telemetry_assets.resources import MoodSettings, TelemetryStore
+    from telemetry_cli.launcher import execute, instance_for_cli
 
-    defs.resolve_job_def("rebuild_dashboard").execute_in_process(
-        instance=instance_for_cli(), run_config=QUIET_LOGS, raise_on_error=True,
-    )
-    with TelemetryStore().lake.warehouse(read_only=True) as con:
-        report = current_mood(con, MoodPolicy.from_env())
-    return str(dashboard_path(Settings.from_env()).absolute()), report
+    execute(instance_for_cli(), DASHBOARD_JOB, {})
+    store = TelemetryStore()
+    with store.lake.warehouse(read_only=True) as con:
+        report = current_mood(con, MoodSettings().policy)
+    return str(dashboard_path(store.settings).absolute()), report
 
 
 def print_mood(report, console) -> None:
     """The current mood per scenario, worst first, as a table."""
     from rich.table import Table as RichTable
 
-    from telemetry_assets.mood import format_duration
+    from telemetry_assets.mood.burn_rates import format_duration
 
     if report is None:
         console.print("No minute aggregates: no mood to report.")

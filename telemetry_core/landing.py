@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from telemetry_assets.sql import compute_connection, load_sql
+from telemetry_core.sql import compute_connection, load_sql
 
 LINE_SCHEMA = pa.schema(
     [("file", pa.string()), ("line_number", pa.int64()), ("line", pa.binary())]

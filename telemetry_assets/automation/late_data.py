@@ -13,12 +13,10 @@ progress, because such a run may have listed an hour's files before a late one a
 """
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from dagster import (
     AssetKey,
@@ -26,46 +24,36 @@ from dagster import (
     DagsterInstance,
     DagsterRun,
     DagsterRunStatus,
-    DefaultSensorStatus,
-    RunFailureSensorContext,
     RunRecord,
     RunRequest,
     RunsFilter,
-    SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     TimeWindow,
-    run_failure_sensor,
     sensor,
 )
 
-from telemetry_assets.landing import landing_files
-from telemetry_assets.partitions import daily_partitions, hourly_partitions
-from telemetry_assets.resources import TelemetryStore
-from telemetry_assets.schedules import (
-    DAY_INPUTS,
+from telemetry_assets.automation.schedules import DAY_INPUTS
+from telemetry_assets.jobs import (
+    DAILY_JOB,
+    HOURLY_JOB,
     PARTITION_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    RUN_KEY_TAG,
     TRIGGER_TAG,
-    AutomationSettings,
-    keys_in,
+    daily_job,
+    hourly_job,
 )
+from telemetry_assets.partitions import daily_partitions, hourly_partitions, keys_in, window_of_key
+from telemetry_assets.resources import AutomationPolicy, AutomationSettings, TelemetryStore
 from telemetry_assets.tables import RAW_EVENTS, SCENARIO_DAILY
-from telemetry_assets.webhooks import message, notify, webhook_urls
-
-if TYPE_CHECKING:
-    from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition,
-    )
+from telemetry_core.landing import landing_files
 
 # File times come from the kernel's coarse clock (or whole seconds on some network filesystems)
 # and run start times from time.time(): comparing with this much slack can only cause an extra
 # re-run of an hour, never miss a file.
 CLOCK_MARGIN_S = 1.0
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
-RUN_KEY_TAG = "dagster/run_key"
-FAILURE_WEBHOOK_ENV = "TELEMETRY_FAILURE_WEBHOOK_URLS"
-DAGSTER_UI_URL_ENV = "TELEMETRY_DAGSTER_UI_URL"
 UNFINISHED = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
               DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
 
@@ -84,22 +72,13 @@ class LateDataCursor:
         return json.dumps({"files_after": self.files_after})
 
 
-def _window_of(key: str) -> TimeWindow | None:
-    for partitions in (hourly_partitions, daily_partitions):
-        try:
-            return partitions.time_window_for_partition_key(key)
-        except ValueError:
-            continue
-    return None
-
-
 def run_window(run: DagsterRun) -> TimeWindow | None:
     """The time a partitioned run covers, from its partition or range tags."""
     first = run.tags.get(PARTITION_TAG) or run.tags.get(RANGE_START_TAG)
     last = run.tags.get(PARTITION_TAG) or run.tags.get(RANGE_END_TAG)
     if not first or not last:
         return None
-    start, end = _window_of(first), _window_of(last)
+    start, end = window_of_key(first), window_of_key(last)
     return TimeWindow(start.start, end.end) if start and end else None
 
 
@@ -177,7 +156,7 @@ def late_hour_requests(
         if run_tags.get(RUN_KEY_TAG) == run_key:
             continue  # the hour last ran because of these very files, so after they landed
         requests.append(RunRequest(
-            job_name="hourly_pipeline",
+            job_name=HOURLY_JOB,
             partition_key=hour,
             run_key=run_key,
             tags={TRIGGER_TAG: "late_data", "telemetry/late_files": str(len(late)),
@@ -199,12 +178,12 @@ def stale_day_requests(
         window = daily_partitions.time_window_for_partition_key(day)
         if any(_overlaps(run_window(run.dagster_run), window) for run in unfinished):
             continue  # its hours or the day itself are running: judge once they are done
-        hours = keys_in(hourly_partitions, window.start, window.end)
+        hours = keys_in(hourly_partitions, window)
         newer = [storage_id for key in DAY_INPUTS
                  if (storage_id := records.newest_since(key, hours, published)) is not None]
         if newer:
             requests.append(RunRequest(
-                job_name="daily_pipeline",
+                job_name=DAILY_JOB,
                 partition_key=day,
                 run_key=f"late-day:{day}:{max(newer)}",
                 tags={TRIGGER_TAG: "late_data"},
@@ -216,15 +195,16 @@ def evaluate_late_data(
     instance: DagsterInstance,
     landing_dir: Path,
     cursor: str | None,
-    settings: AutomationSettings,
+    settings: AutomationPolicy,
 ) -> SensorResult:
     scan_started = time.time()
     previous = LateDataCursor.parse(cursor)
     closed_by = datetime.fromtimestamp(scan_started, UTC).replace(minute=0, second=0,
                                                                   microsecond=0)
     since = closed_by - settings.late_data_lookback
-    hours = keys_in(hourly_partitions, since, closed_by)
-    days = keys_in(daily_partitions, since.replace(hour=0), closed_by + timedelta(days=1))
+    hours = keys_in(hourly_partitions, TimeWindow(since, closed_by))
+    days = keys_in(daily_partitions,
+                   TimeWindow(since.replace(hour=0), closed_by + timedelta(days=1)))
     unfinished = list(instance.get_run_records(RunsFilter(statuses=UNFINISHED)))
     records = _Records(instance)
     requests = late_hour_requests(records, landing_dir, hours, previous.files_after)
@@ -241,72 +221,17 @@ def evaluate_late_data(
     )
 
 
-def failure_report(context: RunFailureSensorContext, ui_url: str | None) -> dict:
-    """A Slack-compatible message about a failed run, with the facts under `details`."""
-    run = context.dagster_run
-    partitions = run.tags.get(PARTITION_TAG) or (
-        f"{run.tags[RANGE_START_TAG]}...{run.tags[RANGE_END_TAG]}"
-        if RANGE_START_TAG in run.tags and RANGE_END_TAG in run.tags else None
-    )
-    steps = []
-    for event in context.get_step_failure_events():
-        error = event.step_failure_data.error
-        cause = error.cause if error and error.cause else error
-        steps.append({"step": event.step_key,
-                      "error": cause.message.strip() if cause else event.message})
-    first_error = steps[0]["error"] if steps else context.failure_event.message
-    where = f" for {partitions}" if partitions else ""
-    run_url = f"{ui_url.rstrip('/')}/runs/{run.run_id}" if ui_url else None
-    text = f"Dagster run of {run.job_name}{where} failed: {first_error}"
-    if run_url:
-        text += f" <{run_url}|run {run.run_id[:8]}>"
-    return message(
-        text,
-        run_id=run.run_id,
-        job=run.job_name,
-        partitions=partitions,
-        trigger=run.tags.get(TRIGGER_TAG) or run.tags.get("telemetry/launched_by"),
-        error=first_error,
-        failed_steps=steps,
-        run_url=run_url,
-    )
-
-
-@run_failure_sensor(
-    name="run_failure_webhook",
-    default_status=DefaultSensorStatus.RUNNING,
-    description=f"Posts every failed run as JSON (Slack-compatible `text` plus `details`) to "
-    f"the comma-separated URLs in {FAILURE_WEBHOOK_ENV}.",
+@sensor(
+    name="late_landing_files",
+    jobs=[hourly_job, daily_job],
+    minimum_interval_seconds=60,
+    description="Re-runs an hour when a landing file arrives after the hour was processed "
+    f"(last TELEMETRY_LATE_DATA_LOOKBACK_HOURS, default "
+    f"{AutomationPolicy().late_data_lookback // timedelta(hours=1)}), then the day that "
+    "contains it.",
 )
-def run_failure_webhook(context: RunFailureSensorContext) -> None:
-    urls = webhook_urls(FAILURE_WEBHOOK_ENV)
-    if not urls:
-        context.log.info(f"{FAILURE_WEBHOOK_ENV} is not set: run {context.dagster_run.run_id} "
-                         "is not reported")
-        return
-    deliveries = notify(urls, failure_report(context, os.environ.get(DAGSTER_UI_URL_ENV)))
-    failed = [f"{delivery.url}: {delivery.error}" for delivery in deliveries if not delivery.ok]
-    if failed:
-        # Shown on the sensor's tick and on the failed run's own log.
-        raise RuntimeError("could not report the failed run: " + "; ".join(failed))
-
-
-def build_sensors(
-    hourly_job: "UnresolvedAssetJobDefinition", daily_job: "UnresolvedAssetJobDefinition"
-) -> list[SensorDefinition]:
-    @sensor(
-        name="late_landing_files",
-        jobs=[hourly_job, daily_job],
-        minimum_interval_seconds=60,
-        description="Re-runs an hour when a landing file arrives after the hour was processed "
-        f"(last TELEMETRY_LATE_DATA_LOOKBACK_HOURS, default "
-        f"{AutomationSettings().late_data_lookback // timedelta(hours=1)}), then the day that "
-        "contains it.",
+def late_landing_files(context: SensorEvaluationContext, store: TelemetryStore,
+                       automation: AutomationSettings):
+    return evaluate_late_data(
+        context.instance, store.settings.landing_dir, context.cursor, automation.policy,
     )
-    def late_landing_files(context: SensorEvaluationContext, store: TelemetryStore):
-        return evaluate_late_data(
-            context.instance, store.settings.landing_dir, context.cursor,
-            AutomationSettings.from_env(),
-        )
-
-    return [late_landing_files, run_failure_webhook]

@@ -31,7 +31,7 @@ CONTRACTS = (
     Contract(
         SCENARIO_DAILY,
         ("date", "scenario_id", "scenario_name", "slo_target_pct", *COUNTS, "availability_pct",
-         "avg_latency_ms", "p95_latency_ms", "slo_met"),
+         "avg_latency_ms", "p95_latency_ms", "slo_met", "p50_latency_ms", "p99_latency_ms"),
         key=("date", "scenario_id"),
         required=("scenario_name", "slo_target_pct", *COUNTS, "availability_pct", "slo_met"),
         percentages=("availability_pct", "slo_target_pct"),
@@ -39,7 +39,7 @@ CONTRACTS = (
     Contract(
         SCENARIO_PARTNER_DAILY,
         ("date", "scenario_id", "partner_id", "partner_name", *COUNTS, "availability_pct",
-         "avg_latency_ms", "p95_latency_ms"),
+         "avg_latency_ms", "p95_latency_ms", "p50_latency_ms", "p99_latency_ms"),
         key=("date", "scenario_id", "partner_id"),
         required=(*COUNTS, "availability_pct"),
         percentages=("availability_pct",),

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from telemetry_assets.generate import GenerationSummary, generate_landing
+from telemetry_synth import GenerationSummary, generate_landing
 
-REFERENCE = Path(__file__).resolve().parents[1] / "data" / "reference"
+REFERENCE = Path(__file__).resolve().parents[2] / "data" / "reference"
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 SEED = 11
 FILE_PATTERN = re.compile(

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from telemetry_assets.sql import utc_naive
+from telemetry_core.sql import utc_naive
 
 STATES = ("healthy", "degraded", "breaching")
 SEVERITY_STATE = {"page": "breaching", "ticket": "degraded"}

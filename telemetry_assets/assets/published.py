@@ -3,45 +3,47 @@
 from contextlib import closing
 
 import pandas as pd
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, TimeWindow, asset
-
-from telemetry_assets.checks import guard_publication
-from telemetry_assets.lake import Lake
-from telemetry_assets.resources import TelemetryStore
-from telemetry_assets.sql import compute_connection
-from telemetry_assets.stage import DAILY_STAGE, partition_starts, run_sql_stage
-from telemetry_assets.tables import (
-    DAILY_LATENCY,
-    MINUTE_AGGREGATE,
-    SCENARIO_DAILY,
-    SCENARIO_MINUTE,
-    SCENARIO_PARTNER_DAILY,
-    VALIDATED,
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    TimeWindow,
 )
 
+from telemetry_assets.checks.audits import guard_publication
+from telemetry_assets.lake import Lake, Table
+from telemetry_assets.resources import QualitySettings, TelemetryStore
+from telemetry_assets.stage import DAILY_FRESHNESS, run_sql_stage, stage_asset
+from telemetry_assets.tables import SCENARIO_DAILY, SCENARIO_MINUTE, SCENARIO_PARTNER_DAILY
+from telemetry_core.sql import compute_connection
 
-@asset(group_name="published", deps=["validated", "daily_latency"], kinds={"sql"}, **DAILY_STAGE)
-def scenario_daily(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
-    """Availability, latency and SLO attainment per scenario and day."""
-    window = context.partition_time_window
-    guard_publication(store.lake, window)
-    before = published_days(store.lake, window)
-    metadata = run_sql_stage(context, store.lake, SCENARIO_DAILY, [VALIDATED, DAILY_LATENCY])
-    return MaterializeResult(
-        metadata={**metadata, **availability_report(before, published_days(store.lake, window))}
-    )
+
+def published_asset(table: Table, description: str) -> AssetsDefinition:
+    """A published SQL stage that writes only when its inputs pass the blocking audits."""
+
+    @stage_asset(table, description, freshness_policy=DAILY_FRESHNESS)
+    def publish(context: AssetExecutionContext, store: TelemetryStore,
+                quality: QualitySettings) -> MaterializeResult:
+        window = context.partition_time_window
+        guard_publication(context.run.run_id, store.lake, window, quality.thresholds)
+        before = published_days(store.lake, window) if table is SCENARIO_DAILY else None
+        metadata = run_sql_stage(context, store.lake, table)
+        if before is not None:
+            metadata.update(availability_report(before, published_days(store.lake, window)))
+        return MaterializeResult(metadata=metadata)
+
+    return publish
 
 
 def published_days(lake: Lake, window: TimeWindow) -> pd.DataFrame:
     """The scenario_daily rows of the window as they are now (empty before the first run)."""
-    paths = [str(path) for start in partition_starts(SCENARIO_DAILY, window)
-             if (path := lake.partition_path(SCENARIO_DAILY, start)).exists()]
     columns = ["date", "scenario_id", "scenario_name", "total_requests", "failed_requests",
                "availability_pct", "slo_target_pct", "slo_met"]
-    if not paths:
-        return pd.DataFrame(columns=columns)
     with closing(compute_connection()) as con:
-        return con.read_parquet(paths, hive_partitioning=False).select(*columns).df()
+        if not lake.register(con, SCENARIO_DAILY, window, existing_only=True):
+            return pd.DataFrame(columns=columns)
+        return con.table(SCENARIO_DAILY.name).select(*columns).df()
 
 
 def availability_report(before: pd.DataFrame, after: pd.DataFrame) -> dict[str, MetadataValue]:
@@ -82,23 +84,12 @@ def availability_report(before: pd.DataFrame, after: pd.DataFrame) -> dict[str, 
     return report
 
 
-@asset(group_name="published", deps=["validated", "daily_latency"], kinds={"sql"}, **DAILY_STAGE)
-def scenario_partner_daily(
-    context: AssetExecutionContext, store: TelemetryStore
-) -> MaterializeResult:
-    """Availability and latency per scenario, partner and day."""
-    guard_publication(store.lake, context.partition_time_window)
-    return MaterializeResult(
-        metadata=run_sql_stage(
-            context, store.lake, SCENARIO_PARTNER_DAILY, [VALIDATED, DAILY_LATENCY]
-        )
-    )
-
-
-@asset(group_name="published", deps=["validated", "minute_aggregate"], kinds={"sql"}, **DAILY_STAGE)
-def scenario_minute(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
-    """Availability per scenario and minute of the day, for incident charts."""
-    guard_publication(store.lake, context.partition_time_window)
-    return MaterializeResult(
-        metadata=run_sql_stage(context, store.lake, SCENARIO_MINUTE, [VALIDATED, MINUTE_AGGREGATE])
-    )
+scenario_daily = published_asset(
+    SCENARIO_DAILY, "Availability, latency and SLO attainment per scenario and day."
+)
+scenario_partner_daily = published_asset(
+    SCENARIO_PARTNER_DAILY, "Availability and latency per scenario, partner and day."
+)
+scenario_minute = published_asset(
+    SCENARIO_MINUTE, "Availability per scenario and minute of the day, for incident charts."
+)

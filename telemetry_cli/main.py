@@ -10,14 +10,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
-from telemetry_assets.resources import Settings
+from telemetry_cli.dashboard import dashboard
+from telemetry_core.settings import Settings
+from telemetry_ingest.commands import consume, serve
 
 # Piped output (CI logs, files) would otherwise be wrapped at 80 columns.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def _moment(_ctx, _param, value: str | None) -> datetime | None:
-    from telemetry_assets.runs import BadRange, parse_moment
+    from telemetry_cli.launcher import BadRange, parse_moment
 
     if value is None:
         return None
@@ -39,8 +41,8 @@ def main() -> None:
               help="End of the range, exclusive, e.g. 2026-11-21.")
 def backfill(start: datetime, end: datetime) -> None:
     """Run every stage over [START, END): hourly stages as one run, then daily stages as one run."""
-    from telemetry_assets.runs import BadRange, RunFailed, instance_for_cli, plan_backfill
-    from telemetry_assets.runs import backfill as run_backfill
+    from telemetry_cli.launcher import BadRange, RunFailed, instance_for_cli, plan_backfill
+    from telemetry_cli.launcher import backfill as run_backfill
 
     try:
         plan = plan_backfill(start, end)
@@ -83,7 +85,7 @@ def backfill(start: datetime, end: datetime) -> None:
 def generate(start: datetime, end: datetime, events_per_hour: int, seed: int,
              files_per_hour: int) -> None:
     """Write synthetic landing files for [START, END) under TELEMETRY_LANDING_DIR."""
-    from telemetry_assets.generate import generate_landing
+    from telemetry_synth import generate_landing
 
     settings = Settings.from_env()
     try:
@@ -148,7 +150,7 @@ def demo(events_per_hour: int) -> None:
     generate.main([*span, "--events-per-hour", str(events_per_hour)], standalone_mode=False)
     backfill.main(span, standalone_mode=False)
     print_availability(f"{day:%Y-%m-%d}")
-    from telemetry_assets.dashboard.commands import build_for_demo, print_mood
+    from telemetry_cli.dashboard import build_for_demo, print_mood
 
     page, mood = build_for_demo()
     print_mood(mood, Console(width=None if sys.stdout.isatty() else 160))
@@ -165,11 +167,6 @@ def demo(events_per_hour: int) -> None:
     )
 
 
-from telemetry_ingest.commands import consume, serve  # noqa: E402
-
 main.add_command(serve)
 main.add_command(consume)
-
-from telemetry_assets.dashboard.commands import dashboard  # noqa: E402
-
 main.add_command(dashboard)

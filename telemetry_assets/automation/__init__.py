@@ -1,0 +1,1 @@
+"""What runs without a person: one schedule set or sensor per module."""

@@ -1,0 +1,48 @@
+"""The jobs, their names, and the run tags the platform reads and writes: stated here once."""
+
+from dagster import AssetSelection, define_asset_job
+
+from telemetry_assets.partitions import Grain
+from telemetry_assets.tables import TABLES
+
+HOURLY_JOB = "hourly_pipeline"
+DAILY_JOB = "daily_pipeline"
+DASHBOARD_JOB = "rebuild_dashboard"
+REFERENCE_JOB = "reference_data"
+
+# Dagster's own tags.
+PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+RUN_KEY_TAG = "dagster/run_key"
+# Ours: what launched a run (schedule, late data) and who (the CLI).
+TRIGGER_TAG = "telemetry/trigger"
+LAUNCHED_BY_TAG = "telemetry/launched_by"
+
+
+def _assets_of(grain: Grain) -> AssetSelection:
+    return AssetSelection.assets(*sorted({table.asset for table in TABLES
+                                          if table.grain is grain}))
+
+
+hourly_job = define_asset_job(
+    HOURLY_JOB,
+    selection=_assets_of(Grain.HOUR),
+    description="Landing files of an hour (or a range of hours) to minute aggregates.",
+)
+daily_job = define_asset_job(
+    DAILY_JOB,
+    selection=_assets_of(Grain.DAY),
+    description="Minute aggregates of a day (or a range of days) to the published tables.",
+)
+dashboard_job = define_asset_job(
+    DASHBOARD_JOB,
+    selection=AssetSelection.groups("present"),
+    description="Rebuild the dashboard page from the published tables.",
+)
+reference_job = define_asset_job(
+    REFERENCE_JOB,
+    selection=AssetSelection.groups("reference"),
+    description="Reload the reference CSVs.",
+)
+JOBS = (reference_job, hourly_job, daily_job, dashboard_job)

@@ -1,0 +1,1 @@
+"""Burn-rate mood of each scenario, and the outbox that notifies its changes once."""

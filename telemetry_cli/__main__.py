@@ -1,0 +1,3 @@
+from telemetry_cli.main import main
+
+main()

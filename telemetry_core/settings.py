@@ -1,0 +1,34 @@
+"""Where data lives (SPEC §7): paths from TELEMETRY_* variables, read when asked for."""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Filesystem locations of the landing files, reference CSVs, Parquet lake and warehouse."""
+
+    data_dir: Path
+    landing_dir: Path
+    reference_dir: Path
+    lake_dir: Path
+    duckdb_path: Path
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+
+        def setting(name: str, default: Path) -> Path:
+            value = env.get(name, "").strip()
+            return Path(value) if value else default
+
+        data_dir = setting("TELEMETRY_DATA_DIR", Path("data"))
+        return cls(
+            data_dir=data_dir,
+            landing_dir=setting("TELEMETRY_LANDING_DIR", data_dir / "landing"),
+            reference_dir=setting("TELEMETRY_REFERENCE_DIR", data_dir / "reference"),
+            lake_dir=setting("TELEMETRY_LAKE_DIR", data_dir / "lake"),
+            duckdb_path=setting("TELEMETRY_DUCKDB_PATH", data_dir / "warehouse.duckdb"),
+        )
