@@ -2,10 +2,12 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# dg wants the project's venv active; this is what activating it does.
+DG := VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dg
 
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: demo test lint bench ui clean browser
+.PHONY: demo test lint bench ui clean system-packages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,14 +22,13 @@ $(DAGSTER_HOME)/dagster.yaml: deploy/dagster.yaml
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/telemetry demo
 
-# Pages people look at are tested in a real headless Chromium, Debian's package.
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-		echo "installing chromium (Debian package) for the browser tests"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+# The Debian packages the tests drive (deploy/system-packages.txt); installs only what is missing.
+system-packages:
+	@bash deploy/install-system-packages.sh
 
-test: $(STAMP) browser
+test: $(STAMP) system-packages
 	$(BIN)/ruff check .
+	$(DG) check defs
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -37,7 +38,7 @@ bench: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m benchmarks
 
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml
+	$(DG) dev
 
 clean:
-	rm -rf $(VENV) data/landing data/lake data/warehouse.duckdb $(DAGSTER_HOME)
+	rm -rf $(VENV) data/landing data/lake data/warehouse.duckdb data/dashboard $(DAGSTER_HOME)

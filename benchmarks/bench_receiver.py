@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+from tests.events import wire_event
+
 SENDERS = 4
 BATCHES = 200
 BATCH_SIZE = 1000
@@ -23,22 +25,7 @@ TOKEN = "bench-token"
 
 
 def _batches() -> list[bytes]:
-    template = {
-        "id": "",
-        "time": "",
-        "data": {
-            "baseType": "Ms.Qos.IncomingServiceRequest",
-            "cC": "ms.b.tel.scenario=purchase-quote;ms.b.tel.partner=contoso",
-            "baseData": {
-                "operationName": "GetQuote",
-                "callerName": "web",
-                "requestType": "POST",
-                "latencyMs": 12.5,
-                "requestStatus": 3,
-            },
-        },
-        "ext": {"cloud": {"environment": "prod", "roleInstance": "vm-1"}, "sll": {"libVer": "5"}},
-    }
+    template = wire_event()
     batches = []
     for b in range(BATCHES):
         lines = []

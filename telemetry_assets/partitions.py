@@ -11,6 +11,8 @@ from dagster import (
     TimeWindowPartitionsDefinition,
 )
 
+from telemetry_core.sql import utc_aware
+
 PARTITIONS_START = "2026-01-01"
 
 hourly_partitions = HourlyPartitionsDefinition(start_date=f"{PARTITIONS_START}-00:00")
@@ -30,11 +32,12 @@ def partitions_of(grain: Grain) -> TimeWindowPartitionsDefinition:
 
 
 def keys_in(partitions: TimeWindowPartitionsDefinition, window: TimeWindow) -> list[str]:
-    """Keys of every partition starting in the window, none before the first partition."""
-    start = max(window.start, partitions.start)
-    if start >= window.end:
+    """Keys of every partition starting in the window, none before the first partition; naive
+    bounds are UTC."""
+    start, end = max(utc_aware(window.start), partitions.start), utc_aware(window.end)
+    if start >= end:
         return []
-    return list(partitions.get_partition_keys_in_time_window(TimeWindow(start, window.end)))
+    return list(partitions.get_partition_keys_in_time_window(TimeWindow(start, end)))
 
 
 def partition_starts(grain: Grain, window: TimeWindow | None) -> list[datetime | None]:

@@ -68,3 +68,6 @@ def print_mood(report, console) -> None:
     console.print(table)
     console.print(f"* fewer than {report.policy.min_requests} requests: not judged. "
                   + ", ".join(f"{count} {state}" for state, count in report.counts().items()))
+    overall = report.overall_burn_rates()
+    console.print("All scenarios together, burn rate against their summed budgets: " + ", ".join(
+        f"{name} {'-' if rate is None else f'{rate:.2f}'}" for name, rate in overall.items()))

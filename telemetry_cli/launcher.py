@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from dagster import DagsterInstance, RunRequest, TimeWindow
+from dagster import DagsterInstance, TimeWindow
 
 from telemetry_assets.definitions import defs
 from telemetry_assets.jobs import (
@@ -16,7 +16,6 @@ from telemetry_assets.jobs import (
     RANGE_END_TAG,
     RANGE_START_TAG,
     REFERENCE_JOB,
-    RUN_KEY_TAG,
 )
 from telemetry_assets.partitions import daily_partitions, hourly_partitions, keys_in
 from telemetry_assets.stage import PartitionProgress, progress_log
@@ -98,16 +97,6 @@ def run_job_range(instance: DagsterInstance, job_name: str, keys: list[str]) -> 
 
 def run_reference(instance: DagsterInstance) -> str:
     return execute(instance, REFERENCE_JOB, {LAUNCHED_BY_TAG: "telemetry backfill"})
-
-
-def run_requested(instance: DagsterInstance, request: RunRequest, job_name: str = "") -> str:
-    """Execute a schedule's or sensor's run request in this process, as the daemon would launch
-    it (partition, tags, run key); `job_name` names the target when the request does not."""
-    tags = dict(request.tags)
-    if request.run_key:
-        tags[RUN_KEY_TAG] = request.run_key
-    return execute(instance, request.job_name or job_name, tags,
-                    partition_key=request.partition_key)
 
 
 def execute(instance: DagsterInstance, job_name: str, tags: dict[str, str],

@@ -27,6 +27,14 @@ def utc_naive(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
+def utc_aware(moment: datetime) -> datetime:
+    """The same instant as an aware UTC datetime, as Dagster's partitions compare them; naive
+    datetimes are taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
 def window_params(window: "TimeWindow") -> dict[str, datetime]:
     """The half-open window [start, end) as the $window_start and $window_end parameters."""
     return {"window_start": utc_naive(window.start), "window_end": utc_naive(window.end)}

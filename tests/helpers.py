@@ -2,12 +2,10 @@
 
 import gzip
 import io
-import json
 import math
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pandas as pd
@@ -17,8 +15,8 @@ from dagster import TimeWindow
 from telemetry_assets.stage import stage_params
 from telemetry_core.landing import LINE_SCHEMA, hour_folder
 from telemetry_core.sql import compute_connection, load_sql
+from tests.events import as_lines, ndjson
 
-MISSING = object()
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 HOUR_10 = TimeWindow(DAY + timedelta(hours=10), DAY + timedelta(hours=11))
 
@@ -35,57 +33,6 @@ OPERATION_SCENARIOS_CSV = """operation_name,scenario_id
 GetQuote,checkout.quote
 RunSearch,search.query
 """
-
-
-def wire_event(
-    event_id: str = "e1",
-    time: Any = "2026-11-20T10:15:00.000Z",
-    base_type: Any = "Ms.Qos.IncomingServiceRequest",
-    environment: Any = "prod",
-    cc: Any = "ms.b.tel.scenario=checkout.quote;ms.b.tel.partner=contoso",
-    status: Any = 0,
-    latency: Any = 100.0,
-    operation: Any = "GetQuote",
-    caller: Any = "caller-app",
-    request_type: Any = "GET",
-    sc_scenario: Any = MISSING,
-    sc_partner: Any = MISSING,
-    test_header: Any = MISSING,
-    quote_is_test: Any = MISSING,
-    is_test: Any = MISSING,
-    lib_ver: Any = "5.2.1",
-) -> dict:
-    """A SPEC §2 event as it arrives on the wire; MISSING leaves a field out."""
-
-    def present(**fields: Any) -> dict:
-        return {name: value for name, value in fields.items() if value is not MISSING}
-
-    return present(
-        id=event_id,
-        time=time,
-        data=present(
-            baseType=base_type,
-            cC=cc,
-            scScenario=sc_scenario,
-            scPartner=sc_partner,
-            testHeader=test_header,
-            quoteIsTest=quote_is_test,
-            isTest=is_test,
-            baseData=present(
-                operationName=operation,
-                callerName=caller,
-                requestType=request_type,
-                latencyMs=latency,
-                requestStatus=status,
-            ),
-        ),
-        ext={"cloud": present(environment=environment, roleInstance="ri-1"),
-             "sll": present(libVer=lib_ver)},
-    )
-
-
-def as_lines(*events: dict | str) -> list[bytes]:
-    return [(e if isinstance(e, str) else json.dumps(e)).encode() for e in events]
 
 
 def lines_table(lines: list[bytes], file: str = "landing.jsonl") -> pa.Table:
@@ -134,7 +81,7 @@ def write_landing(landing_dir: Path, hour_start: datetime, name: str,
                   events: list[dict | str], compress: bool = False) -> Path:
     folder = hour_folder(landing_dir, hour_start)
     folder.mkdir(parents=True, exist_ok=True)
-    payload = b"\n".join(as_lines(*events)) + b"\n"
+    payload = ndjson(*events)
     path = folder / (name + (".jsonl.gz" if compress else ".jsonl"))
     path.write_bytes(gzip.compress(payload) if compress else payload)
     return path

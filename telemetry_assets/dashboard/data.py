@@ -6,8 +6,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import duckdb
+from dagster import TimeWindow
 
 from telemetry_assets.mood.burn_rates import Episode, MoodPolicy, MoodReport, current_mood, episodes
+from telemetry_assets.partitions import hourly_partitions, keys_in
 from telemetry_assets.tables import MOOD_NOTIFICATIONS
 
 HEATMAP_BUCKET_MINUTES = 10
@@ -67,7 +69,7 @@ group by outcome
 union all
 select 'quarantined', reason, count(*)
 from quarantine.rejected_events
-where partition_key >= $first_key and partition_key <= $last_key
+where list_contains($hour_keys, partition_key)
 group by reason
 union all
 select 'held back', hold_reason, sum(total_requests)
@@ -221,8 +223,7 @@ def gather(con: duckdb.DuckDBPyConnection, selection: Selection | None,
     if {"staging.event_outcomes", "quarantine.rejected_events"} <= views:
         for row in _rows(con, QUALITY_SQL, {
             "start": start, "end": end, "day": day,
-            # Hourly partition keys sort as text within a day: 2026-11-20-00:00 .. -23:00.
-            "first_key": f"{day:%Y-%m-%d}-00:00", "last_key": f"{day:%Y-%m-%d}-23:00",
+            "hour_keys": keys_in(hourly_partitions, TimeWindow(start, end)),
         }):
             quality[row["kind"]][row["reason"]] = int(row["events"])
 

@@ -1,0 +1,66 @@
+"""A throwaway platform: its own data directory, warehouse and Dagster instance."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, RunRequest
+
+from telemetry_assets.jobs import RUN_KEY_TAG
+from telemetry_assets.resources import TelemetryStore
+from telemetry_cli.launcher import execute, run_job_range, run_reference
+from telemetry_core.settings import Settings
+from tests.helpers import rows, write_reference
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    instance: DagsterInstance
+
+    @property
+    def lake(self):
+        return TelemetryStore().lake
+
+    def run_reference(self) -> str:
+        return run_reference(self.instance)
+
+    def run_hours(self, *keys: str) -> str:
+        return run_job_range(self.instance, "hourly_pipeline", list(keys))
+
+    def run_days(self, *keys: str) -> str:
+        return run_job_range(self.instance, "daily_pipeline", list(keys))
+
+    def query(self, sql: str) -> list[dict]:
+        with self.lake.warehouse(read_only=True) as con:
+            return rows(con, sql)
+
+
+@contextmanager
+def make_platform(root: Path) -> Iterator[Platform]:
+    """A platform under `root`; the environment is restored afterwards."""
+    dagster_home = root / "dagster_home"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TELEMETRY_DATA_DIR", str(root / "data"))
+        patch.setenv("DAGSTER_HOME", str(dagster_home))
+        for name in ("TELEMETRY_LANDING_DIR", "TELEMETRY_REFERENCE_DIR", "TELEMETRY_LAKE_DIR",
+                     "TELEMETRY_DUCKDB_PATH"):
+            patch.delenv(name, raising=False)
+        settings = Settings.from_env()
+        write_reference(settings.reference_dir)
+        with DagsterInstance.get() as instance:
+            yield Platform(settings, instance)
+
+
+def run_requested(instance: DagsterInstance, request: RunRequest, job_name: str = "") -> str:
+    """Execute a schedule's or sensor's run request in this process, as the daemon would launch
+    it (partition, tags, run key); `job_name` names the target when the request does not."""
+    tags = dict(request.tags)
+    if request.run_key:
+        tags[RUN_KEY_TAG] = request.run_key
+    return execute(instance, request.job_name or job_name, tags,
+                    partition_key=request.partition_key)

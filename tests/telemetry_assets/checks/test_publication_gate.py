@@ -1,0 +1,99 @@
+"""Bad data never reaches `published`: a blocking check stops the run, publication refuses."""
+
+from contextlib import closing
+
+import pytest
+from dagster import AssetKey, DagsterEventType
+
+from telemetry_assets.definitions import defs
+from telemetry_assets.tables import MINUTE_AGGREGATE, PUBLISHED_TABLES, VALIDATED
+from telemetry_cli.launcher import RunFailed
+from telemetry_core.sql import compute_connection
+from tests.events import wire_event
+from tests.helpers import DAY, same_rows, write_landing
+
+DAY_KEY = "2026-11-20"
+HOURS = [f"{DAY_KEY}-{hour:02d}:00" for hour in range(24)]
+
+
+def published_files(platform) -> dict[str, bytes]:
+    return {table.name: platform.lake.partition_path(table, DAY).read_bytes()
+            for table in PUBLISHED_TABLES}
+
+
+def corrupt(platform, table, start, select: str) -> None:
+    lake = platform.lake
+    path = lake.partition_path(table, start)
+    with closing(compute_connection()) as con:
+        con.execute(f"create table t as select * from read_parquet('{path}', "
+                    "hive_partitioning = false)")
+        lake.write(table, start, con.sql(select))
+
+
+@pytest.fixture
+def published_day(platform):
+    hour = DAY.replace(hour=10)
+    write_landing(platform.settings.landing_dir, hour, "a",
+                  [wire_event(f"e{i}", time=f"2026-11-20T10:{i:02d}:00Z", status=i % 7)
+                   for i in range(40)])
+    platform.run_reference()
+    platform.run_hours(*HOURS)
+    platform.run_days(DAY_KEY)
+    return platform
+
+
+def test_failing_blocking_check_keeps_published_figures_and_fails_the_run(published_day):
+    platform = published_day
+    before = published_files(platform)
+    figures = platform.query("select * from published.scenario_daily")
+    hour = DAY.replace(hour=10)
+    corrupt(platform, MINUTE_AGGREGATE, hour,
+            "select * replace (successful_requests + 5 as successful_requests) from t")
+
+    with pytest.raises(RunFailed, match="blocking asset check"):
+        platform.run_days(DAY_KEY)
+    assert published_files(platform) == before
+    assert platform.query("select * from published.scenario_daily") == figures
+    (run,) = [r for r in platform.instance.get_runs(limit=1)]
+    assert run.is_failure
+    failed = [
+        record.event_log_entry.dagster_event.event_specific_data
+        for record in platform.instance.get_records_for_run(
+            run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
+        if not record.event_log_entry.dagster_event.event_specific_data.passed
+    ]
+    # The day still equals the sum of its (corrupt) minutes: only the counts rule can see it.
+    assert {(e.asset_key.to_user_string(), e.check_name) for e in failed} == {
+        ("daily_aggregate", "counts_add_up")}
+    counts = next(e for e in failed if e.check_name == "counts_add_up")
+    assert counts.metadata["offending_rows"].value >= 1
+
+    platform.run_hours("2026-11-20-10:00")  # the fix: recompute the hour from its landing files
+    platform.run_days(DAY_KEY)
+    assert same_rows(platform.query("select * from published.scenario_daily"), figures)
+    assert platform.instance.get_runs(limit=1)[0].is_success
+
+
+def test_publishing_alone_refuses_inputs_that_break_a_blocking_rule(published_day):
+    platform = published_day
+    before = published_files(platform)
+    corrupt(platform, VALIDATED, DAY, "select * from t union all select * from t")
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection={AssetKey("scenario_daily")})
+    result = job.execute_in_process(instance=platform.instance, partition_key=DAY_KEY,
+                                    raise_on_error=False)
+    assert not result.success
+    (failure,) = result.get_step_failure_events()
+    assert "validated__unique_grain" in failure.step_failure_data.error.message
+    assert published_files(platform) == before
+
+
+def test_a_day_without_traffic_is_summarised_as_zeros_and_published_empty(platform):
+    platform.run_reference()
+    platform.run_hours(*HOURS)
+    platform.run_days(DAY_KEY)
+    (summary,) = platform.query("select * from quality.quality_summary")
+    assert (summary["lines_read"], summary["events"], summary["checks_failed"]) == (0, 0, 0)
+    for table in PUBLISHED_TABLES:
+        assert platform.lake.partition_path(table, DAY).exists()
+    assert platform.query("select * from published.scenario_daily") == []
