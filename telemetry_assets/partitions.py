@@ -11,9 +11,10 @@ from dagster import (
     TimeWindowPartitionsDefinition,
 )
 
+from telemetry_core.settings import FIRST_PARTITION
 from telemetry_core.sql import utc_aware
 
-PARTITIONS_START = "2026-01-01"
+PARTITIONS_START = f"{FIRST_PARTITION:%Y-%m-%d}"
 
 hourly_partitions = HourlyPartitionsDefinition(start_date=f"{PARTITIONS_START}-00:00")
 daily_partitions = DailyPartitionsDefinition(start_date=PARTITIONS_START)

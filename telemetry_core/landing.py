@@ -159,11 +159,25 @@ def read_lines(paths: Sequence[Path]) -> tuple[pa.Table, list[StreamDefect]]:
     return pa.Table.from_batches(batches, schema=LINE_SCHEMA), defects
 
 
-def classify_event_lines(lines: Sequence[bytes]) -> list[str | None]:
-    """The raw stage's verdict on each non-blank line: its reject reason, or None if valid.
+@dataclass(frozen=True)
+class Verdict:
+    """The raw stage's judgement of one line: why it is rejected, or the event's time."""
 
-    The same SQL as the raw_events asset, so that whatever accepts events up front (the HTTP
-    receiver, the Kafka consumer) agrees with what the pipeline will later quarantine.
+    reason: str | None
+    time: datetime | None = None
+
+    @property
+    def hour(self) -> datetime | None:
+        """The event-time hour, naive UTC: the landing folder the event belongs in."""
+        return None if self.time is None else self.time.replace(minute=0, second=0, microsecond=0)
+
+
+def classify_event_lines(lines: Sequence[bytes]) -> list[Verdict]:
+    """The raw stage's verdict on each line: its reject reason, or its event time if valid.
+
+    The same SQL as the raw_events asset, and the only parse: whatever accepts events up front
+    (the HTTP receiver, the Kafka consumer) decides validity and the landing hour exactly as the
+    pipeline will read them, whatever the line holds (duplicate keys, deep nesting, odd times).
     """
     table = pa.table(
         {"file": pa.array([""] * len(lines), pa.string()),
@@ -173,9 +187,11 @@ def classify_event_lines(lines: Sequence[bytes]) -> list[str | None]:
     )
     with closing(compute_connection()) as con:
         con.register("landing_lines", table)
-        verdicts = dict(con.execute(
-            "select line_number, reject_reason from (" + load_sql("raw", "raw_events") + ")",
-            _ANY_TIME,
-        ).fetchall())
+        judged = {number: Verdict(reason, None if reason else time)
+                  for number, reason, time in con.execute(
+                      "select line_number, reject_reason, event_time from ("
+                      + load_sql("raw", "raw_events") + ")",
+                      _ANY_TIME,
+                  ).fetchall()}
     # A blank line is skipped by the raw stage rather than judged.
-    return [verdicts.get(number, "blank line") for number in range(1, len(lines) + 1)]
+    return [judged.get(number, Verdict("blank line")) for number in range(1, len(lines) + 1)]

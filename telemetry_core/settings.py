@@ -3,7 +3,11 @@
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+
+# The first hour the pipeline has partitions for (naive UTC): events before it are never read.
+FIRST_PARTITION = datetime(2026, 1, 1)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         raise ValueError("no ingest tokens configured: set TELEMETRY_INGEST_TOKENS=token1,token2")
     settings.landing_dir.mkdir(parents=True, exist_ok=True)
     metrics = Metrics()
-    ingestor = Ingestor(settings.landing_dir, metrics)
+    ingestor = Ingestor(settings.landing_dir, metrics, settings.max_future)
     tokens = [token.encode() for token in settings.tokens]
     app = FastAPI(title="telemetry receiver", docs_url=None, redoc_url=None)
     app.state.settings = settings
@@ -107,9 +107,11 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         spans = spans_from_protobuf(decoded) if protobuf else spans_from_json(decoded)
         mapped = map_spans(spans)
         metrics.inc("telemetry_ingest_otlp_spans_ignored_total", mapped.ignored)
+        metrics.inc("telemetry_ingest_events_rejected_total", len(mapped.rejected),
+                    source="otlp")
         result = ingestor.ingest(mapped.lines, "otlp")
-        first = result.rejected[0][1] if result.rejected else ""
-        return result.accepted, len(result.rejected), first
+        reasons = mapped.rejected + [reason for _, reason in result.rejected]
+        return result.accepted, len(reasons), reasons[0] if reasons else ""
 
     @app.post("/v1/traces")
     async def post_traces(request: Request) -> Response:

@@ -97,11 +97,13 @@ def consume(
     from telemetry_ingest.settings import IngestSettings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    landing = landing_dir or IngestSettings.from_env().landing_dir
+    settings = IngestSettings.from_env()
+    landing = landing_dir or settings.landing_dir
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    source = KafkaSource(bootstrap_servers, topic, group, assign, max_batch, max_wait)
+    source = KafkaSource(bootstrap_servers, topic, group, assign, max_batch, max_wait,
+                         max_future=settings.max_future)
     click.echo(f"consuming {topic} from {bootstrap_servers} into {landing.resolve()}", err=True)
     stats = run_consumer(source, landing, stop)
     click.echo(

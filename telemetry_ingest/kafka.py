@@ -12,12 +12,13 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from telemetry_ingest.ingest import Ingestor
 from telemetry_ingest.payload import PayloadError, split_events
+from telemetry_ingest.settings import DEFAULT_MAX_FUTURE
 
 log = logging.getLogger("telemetry_ingest.kafka")
 
@@ -64,6 +65,7 @@ class KafkaSource:
     assign: bool = False
     max_batch: int = 5000
     max_wait_seconds: float = 1.0
+    max_future: timedelta = DEFAULT_MAX_FUTURE
     config: dict[str, Any] = field(default_factory=dict)
 
 
@@ -84,7 +86,7 @@ def consume(source: KafkaSource, landing_dir: Path, stop: threading.Event) -> Co
             **source.config,
         }
     )
-    ingestor = Ingestor(landing_dir)
+    ingestor = Ingestor(landing_dir, max_future=source.max_future)
     stats = ConsumerStats()
     try:
         if source.assign:

@@ -47,18 +47,31 @@ class SpanView:
 class MappedSpans:
     lines: list[bytes]
     ignored: int
+    # Server spans that cannot be a request event, each with the reason.
+    rejected: list[str]
 
 
 def map_spans(spans: Iterable[SpanView]) -> MappedSpans:
     """Event lines for the server spans; every other span is only counted."""
     lines: list[bytes] = []
+    rejected: list[str] = []
     ignored = 0
     for span in spans:
         if span.kind != SPAN_KIND_SERVER:
             ignored += 1
             continue
-        lines.append(_ENCODER.encode(span_event(span)).encode())
-    return MappedSpans(lines, ignored)
+        if not span.trace_id or not span.span_id:
+            # The event id is made of both: without them, unrelated spans would share one id
+            # and be deduplicated into one request.
+            rejected.append("span has no traceId or spanId")
+            continue
+        try:
+            event = span_event(span)
+        except (OverflowError, OSError, ValueError):
+            rejected.append(f"startTimeUnixNano {span.start_ns} is not a representable time")
+            continue
+        lines.append(_ENCODER.encode(event).encode())
+    return MappedSpans(lines, ignored, rejected)
 
 
 def span_event(span: SpanView) -> dict[str, Any]:

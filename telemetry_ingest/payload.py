@@ -62,6 +62,10 @@ def split_events(text: bytes) -> EventLines:
             events = json.loads(text)
         except (ValueError, UnicodeDecodeError) as error:
             raise PayloadError(400, f"malformed JSON array: {error}") from error
+        except RecursionError as error:
+            # The array must be parsed whole to be split; NDJSON lines are judged one by one.
+            raise PayloadError(400, "JSON array nested too deeply to read; send NDJSON") \
+                from error
         if not isinstance(events, list):
             raise PayloadError(400, "body is neither NDJSON nor a JSON array")
         encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode

@@ -3,11 +3,14 @@
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from telemetry_core.settings import Settings
 
 DEFAULT_MAX_BODY_BYTES = 16 << 20
+# Client clocks drift: an event a few minutes ahead is real, hours ahead is a broken clock.
+DEFAULT_MAX_FUTURE = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,7 @@ class IngestSettings:
     landing_dir: Path
     tokens: frozenset[str]
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_future: timedelta = DEFAULT_MAX_FUTURE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "IngestSettings":
@@ -25,8 +29,10 @@ class IngestSettings:
             token.strip() for token in env.get("TELEMETRY_INGEST_TOKENS", "").split(",")
         ) - {""}
         limit = env.get("TELEMETRY_INGEST_MAX_BODY_BYTES", "").strip()
+        ahead = env.get("TELEMETRY_INGEST_MAX_FUTURE_MINUTES", "").strip()
         return cls(
             landing_dir=Settings.from_env(env).landing_dir,
             tokens=tokens,
             max_body_bytes=int(limit) if limit else DEFAULT_MAX_BODY_BYTES,
+            max_future=timedelta(minutes=int(ahead)) if ahead else DEFAULT_MAX_FUTURE,
         )

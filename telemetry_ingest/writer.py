@@ -1,4 +1,4 @@
-"""Durable landing writes: events grouped by event-time hour, one file per hour and batch.
+"""Durable landing writes: one file per event-time hour and batch.
 
 A file becomes visible under its final name only after its bytes are on disk (temp name in the
 target folder, fsync, rename, fsync of the folder), so the pipeline never reads half a file
@@ -7,49 +7,11 @@ client re-sends because the acknowledgement was lost lands under the same name, 
 """
 
 import hashlib
-import json
-from collections import defaultdict
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from telemetry_core.durable import fsync_dir, write_bytes
 from telemetry_core.landing import hour_folder
-
-
-@dataclass(frozen=True)
-class Routed:
-    """Lines grouped by the UTC hour of their `time`; the ones without a usable time apart."""
-
-    hours: dict[datetime, list[bytes]]
-    unroutable: list[tuple[int, str]]
-
-
-def parse_event_time(text: str) -> datetime | None:
-    """`time` as naive UTC, as the pipeline reads it: a time without an offset is UTC."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
-
-
-def route_by_hour(lines: list[bytes]) -> Routed:
-    """Group valid event lines by the UTC hour of their `time` (the landing folder's hour)."""
-    hours: dict[datetime, list[bytes]] = defaultdict(list)
-    unroutable: list[tuple[int, str]] = []
-    for index, line in enumerate(lines):
-        try:
-            moment = parse_event_time(json.loads(line)["time"])
-        except (ValueError, KeyError, TypeError):
-            moment = None
-        if moment is None:
-            unroutable.append((index, "time is not an ISO-8601 timestamp"))
-        else:
-            hours[moment.replace(minute=0, second=0, microsecond=0)].append(line)
-    return Routed(dict(hours), unroutable)
 
 
 class LandingWriter:

@@ -92,7 +92,10 @@ kinds as (
             when left(doc.ext.cloud.roleInstance, 1) <> '"' then 'ext.cloud.roleInstance'
             when left(doc.ext.sll.libVer, 1) <> '"' then 'ext.sll.libVer'
         end as mistyped_text_field,
-        cast(timezone('UTC', try_cast(val.time as timestamptz)) as timestamp) as parsed_time
+        -- A timestamp has a time of day: a bare date would silently mean midnight.
+        case when regexp_matches(val.time, '^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}')
+            then cast(timezone('UTC', try_cast(val.time as timestamptz)) as timestamp)
+        end as parsed_time
     from parsed
 ),
 

@@ -150,3 +150,39 @@ def test_consumer_in_a_group_lands_events(broker: Broker, tmp_path: Path, landin
         exit_code = consumer.stop()
     assert exit_code == 0
     assert max(landed_ids(landing).values()) == 1
+
+
+def test_poison_messages_never_stop_the_consumer(broker: Broker, tmp_path: Path,
+                                                 landing: Path) -> None:
+    """Messages the raw stage accepts but Python's json module chokes on land as events; one
+    that cannot be split is dead-lettered; the messages behind them land; restarts stay clean."""
+    broker.create_topic(TOPIC, partitions=1)
+    deep = (b'{"id":"deep","time":"2026-11-20T10:15:00Z","data":{"baseType":"x"},"nested":'
+            + b"[" * 5000 + b"]" * 5000 + b"}")
+    duplicate_time = (b'{"id":"dup","time":"2026-11-20T10:15:00Z","data":{"baseType":"x"},'
+                      b'"time":null}')
+    deep_array = b"[" + deep + b"]"
+    produce(broker, [deep, duplicate_time, deep_array, *event_values("behind", 100)])
+    consumer = ConsumerProcess(broker, landing, tmp_path / "consumer.log", TOPIC).start()
+    try:
+        wait_until(lambda: len(landed_files(landing)) > 0
+                   and sum(len(p.read_bytes().splitlines()) for p in landed_files(landing)) == 102,
+                   60, "the events behind the poison messages")
+        assert consumer.process is not None and consumer.process.poll() is None
+    finally:
+        assert consumer.stop() == 0
+    landed = [line for path in landed_files(landing) for line in path.read_bytes().splitlines()]
+    assert deep in landed and duplicate_time in landed
+    dead = [json.loads(line) for path in sorted((landing / "rejected").rglob("*.jsonl"))
+            for line in path.read_bytes().splitlines()]
+    assert [entry["reason"] for entry in dead] == [
+        "JSON array nested too deeply to read; send NDJSON"]
+    # Committed past them: a restart lands nothing again.
+    consumer.start()
+    try:
+        time.sleep(3.0)
+        assert consumer.process is not None and consumer.process.poll() is None
+    finally:
+        assert consumer.stop() == 0
+    assert len([line for path in landed_files(landing)
+                for line in path.read_bytes().splitlines()]) == 102

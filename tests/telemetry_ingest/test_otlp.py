@@ -223,3 +223,17 @@ def test_sdk_exporter_spans_are_published_by_the_pipeline(platform, tmp_path) ->
             "availability_pct": 50.0,
         }
     ]
+
+
+def test_spans_that_cannot_be_events_are_rejected_one_by_one(receiver: Receiver) -> None:
+    request = otlp_json(2, 200)
+    spans = request["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    far = dict(spans[0], spanId="AAAAAAAAAAAAAAA1", startTimeUnixNano=str(10**30))
+    no_ids = {key: value for key, value in spans[0].items() if key not in ("traceId", "spanId")}
+    spans += [far, no_ids]
+    status, answer = receiver.post("/v1/traces", json.dumps(request).encode(),
+                                   Content_Type="application/json")
+    assert status == 200
+    assert answer["partialSuccess"]["rejectedSpans"] == 2
+    assert "startTimeUnixNano" in answer["partialSuccess"]["errorMessage"]
+    assert len(landed_lines(receiver.landing_dir)) == 1  # the good server span

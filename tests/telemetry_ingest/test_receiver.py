@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.events import ndjson, wire_event
+from tests.events import as_lines, ndjson, wire_event
 from tests.telemetry_ingest.servers import Receiver, landed_files, landed_ids, landed_lines
 
 
@@ -203,3 +203,37 @@ def test_settings_are_read_when_the_app_is_built(
     monkeypatch.delenv("TELEMETRY_INGEST_TOKENS")
     with pytest.raises(ValueError, match="TELEMETRY_INGEST_TOKENS"):
         create_app()
+
+
+# Valid to the raw stage, but more nesting than Python's json module can follow.
+DEEP_LINE = (b'{"id":"deep","time":"2026-11-20T10:15:00Z","data":{"baseType":"x"},"nested":'
+             + b"[" * 5000 + b"]" * 5000 + b"}")
+
+
+def test_a_batch_with_poison_lines_lands_every_good_line(receiver: Receiver) -> None:
+    good = [wire_event(f"good-{n}") for n in range(999)]
+    duplicate_time = (b'{"id":"dup","time":"2026-11-20T10:15:00Z","data":{"baseType":"x"},'
+                      b'"time":null}')
+    body = b"\n".join([*as_lines(*good), DEEP_LINE, duplicate_time, b"{nope"]) + b"\n"
+    status, answer = receiver.post("/v1/events", body)
+    assert status == 200
+    # Judged as the pipeline will judge them: extra fields are ignored, the first `time` counts.
+    assert answer["accepted"] == 1001
+    assert answer["rejected"] == [{"line": 1002, "reason": "not valid JSON"}]
+    landed = landed_lines(receiver.landing_dir)
+    assert len(landed) == 1001 and DEEP_LINE in landed
+
+
+def test_events_no_partition_reads_are_refused_not_acknowledged(receiver: Receiver) -> None:
+    body = ndjson(wire_event("epoch", "1970-01-01T00:00:00Z"),
+                  wire_event("far-future", "2999-01-01T00:00:00Z"), wire_event("ok"))
+    status, answer = receiver.post("/v1/events", body)
+    assert status == 200 and answer["accepted"] == 1
+    reasons = {r["line"]: r["reason"] for r in answer["rejected"]}
+    assert "before 2026-01-01" in reasons[1] and "in the future" in reasons[2]
+    assert set(landed_ids(receiver.landing_dir)) == {"ok"}
+
+
+def test_a_json_array_too_deep_to_split_is_a_400(receiver: Receiver) -> None:
+    status, answer = receiver.post("/v1/events", b"[" + DEEP_LINE + b"]")
+    assert status == 400 and "nested too deeply" in answer["error"]
