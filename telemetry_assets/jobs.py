@@ -18,6 +18,9 @@ RUN_KEY_TAG = "dagster/run_key"
 # Ours: what launched a run (schedule, late data) and who (the CLI).
 TRIGGER_TAG = "telemetry/trigger"
 LAUNCHED_BY_TAG = "telemetry/launched_by"
+# The process that executes a run in-process, so that a run whose process died can be told apart.
+HOST_TAG = "telemetry/host"
+PID_TAG = "telemetry/pid"
 
 
 def _assets_of(grain: Grain) -> AssetSelection:

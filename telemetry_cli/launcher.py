@@ -2,23 +2,29 @@
 
 import logging
 import os
+import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import sqlalchemy.exc
 from dagster import DagsterInstance, TimeWindow
 
 from telemetry_assets.definitions import defs
 from telemetry_assets.jobs import (
     DAILY_JOB,
+    HOST_TAG,
     HOURLY_JOB,
     LAUNCHED_BY_TAG,
+    PID_TAG,
     RANGE_END_TAG,
     RANGE_START_TAG,
     REFERENCE_JOB,
 )
 from telemetry_assets.partitions import daily_partitions, hourly_partitions, keys_in
 from telemetry_assets.stage import PartitionProgress, progress_log
+from telemetry_cli.watchdog import reaping_orphans
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -83,9 +89,19 @@ def plan_backfill(start: datetime, end: datetime, now: datetime | None = None) -
 
 def instance_for_cli() -> DagsterInstance:
     """The persistent instance of DAGSTER_HOME, so that CLI runs show in the UI."""
-    if os.environ.get("DAGSTER_HOME"):
-        return DagsterInstance.get()
-    return DagsterInstance.ephemeral()
+    if not os.environ.get("DAGSTER_HOME"):
+        return DagsterInstance.ephemeral()
+    for attempt in range(5):
+        try:
+            return DagsterInstance.get()
+        except sqlalchemy.exc.OperationalError as error:
+            # Two commands on a brand-new DAGSTER_HOME both create its tables; the second one
+            # finds them half made ("table runs already exists"), and they are whole a moment
+            # later.
+            if "already exists" not in str(error) or attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def run_job_range(instance: DagsterInstance, job_name: str, keys: list[str]) -> str:
@@ -102,9 +118,12 @@ def run_reference(instance: DagsterInstance) -> str:
 def execute(instance: DagsterInstance, job_name: str, tags: dict[str, str],
              partition_key: str | None = None) -> str:
     job = defs.resolve_job_def(job_name)
+    # Which process executes the run: if it dies, the run can be found and ended (see
+    # automation/orphaned_runs.py).
+    process = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
     result = job.execute_in_process(
-        instance=instance, tags=tags, run_config=QUIET_LOGS, raise_on_error=False,
-        partition_key=partition_key,
+        instance=instance, tags={**tags, **process}, run_config=QUIET_LOGS,
+        raise_on_error=False, partition_key=partition_key,
     )
     if not result.success:
         failures = result.get_step_failure_events()
@@ -137,12 +156,13 @@ def backfill(
     progress_log.setLevel(logging.INFO)
     run_ids = []
     try:
-        run_ids.append(run_reference(instance))
-        on_run(REFERENCE_JOB, run_ids[-1])
-        for job_name, keys in ((HOURLY_JOB, plan.hourly_keys), (DAILY_JOB, plan.daily_keys)):
-            if keys:
-                run_ids.append(run_job_range(instance, job_name, keys))
-                on_run(job_name, run_ids[-1])
+        with reaping_orphans(instance):
+            run_ids.append(run_reference(instance))
+            on_run(REFERENCE_JOB, run_ids[-1])
+            for job_name, keys in ((HOURLY_JOB, plan.hourly_keys), (DAILY_JOB, plan.daily_keys)):
+                if keys:
+                    run_ids.append(run_job_range(instance, job_name, keys))
+                    on_run(job_name, run_ids[-1])
     finally:
         progress_log.removeHandler(handler)
     return run_ids
