@@ -1,14 +1,14 @@
 """Launching the pipeline's jobs over a range of partitions as few runs, in this process."""
 
+import fcntl
 import logging
 import os
 import socket
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
-import sqlalchemy.exc
 from dagster import DagsterInstance, TimeWindow
 
 from telemetry_assets.definitions import defs
@@ -91,17 +91,13 @@ def instance_for_cli() -> DagsterInstance:
     """The persistent instance of DAGSTER_HOME, so that CLI runs show in the UI."""
     if not os.environ.get("DAGSTER_HOME"):
         return DagsterInstance.ephemeral()
-    for attempt in range(5):
-        try:
-            return DagsterInstance.get()
-        except sqlalchemy.exc.OperationalError as error:
-            # Two commands on a brand-new DAGSTER_HOME both create its tables; the second one
-            # finds them half made ("table runs already exists"), and they are whole a moment
-            # later.
-            if "already exists" not in str(error) or attempt == 4:
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    # Opening a brand-new DAGSTER_HOME creates its storage; two commands doing it at once
+    # collide ("table runs already exists", two alembic heads). One at a time, then it exists.
+    with open(home / ".telemetry-storage.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return DagsterInstance.get()
 
 
 def run_job_range(instance: DagsterInstance, job_name: str, keys: list[str]) -> str:
