@@ -1,5 +1,6 @@
 """The HTTP receiver: `POST /v1/events`, `POST /v1/traces` (OTLP), `/healthz`, `/metrics`."""
 
+import asyncio
 import hmac
 import json
 import logging
@@ -21,6 +22,26 @@ _PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
 # How much of an oversize body is still read (and discarded) so that the sender, which is
 # usually still writing it, gets to read the 413 instead of a reset connection.
 _DRAIN_FACTOR = 4
+_RETRY_AFTER_S = 1
+
+
+class InFlightBudget:
+    """Bytes of request bodies being handled at once, across this process's requests."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, size: int) -> bool:
+        # Runs on the event loop only, so no lock is needed; one request alone is always let
+        # through, or a body near the size limit could never be accepted.
+        if self.used and self.used + size > self.limit:
+            return False
+        self.used += size
+        return True
+
+    def give_back(self, size: int) -> None:
+        self.used -= size
 
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
@@ -32,7 +53,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     metrics = Metrics()
     ingestor = Ingestor(settings.landing_dir, metrics, settings.max_future)
     tokens = [token.encode() for token in settings.tokens]
-    app = FastAPI(title="telemetry receiver", docs_url=None, redoc_url=None)
+    # No API documents: an unauthenticated caller learns nothing about the receiver.
+    app = FastAPI(title="telemetry receiver", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.metrics = metrics
 
@@ -52,6 +74,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         # Compare against every token so the time taken does not reveal which one matched.
         return sum(hmac.compare_digest(offered, token) for token in tokens) > 0
 
+    in_flight = InFlightBudget(settings.max_inflight_bytes)
+
     async def read_body(request: Request, path: str) -> bytes | Response:
         if not authorized(request):
             return answer(path, 401, {"error": "missing or unknown bearer token"})
@@ -62,15 +86,41 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             return answer(path, 413, too_large)
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit * _DRAIN_FACTOR:
-                break
-            if size <= limit:
-                chunks.append(chunk)
+        try:
+            async with asyncio.timeout(settings.body_timeout_s):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit * _DRAIN_FACTOR:
+                        break
+                    if size <= limit:
+                        chunks.append(chunk)
+        except TimeoutError:
+            # A sender that stalls mid-body (or a slowloris) must not hold a worker for ever.
+            return answer(path, 408, {"error": f"request body not received within "
+                                               f"{settings.body_timeout_s:g} s"})
         if size > limit:
             return answer(path, 413, too_large)
         return b"".join(chunks)
+
+    @app.middleware("http")
+    async def bound_memory_in_flight(request: Request, call_next):
+        """Refuse, with a time to retry, the request whose body would take the receiver past
+        its memory budget; a request's memory is a small multiple of its body."""
+        if request.method != "POST":
+            return await call_next(request)
+        declared = request.headers.get("content-length", "")
+        reserve = min(int(declared) if declared.isdigit() else settings.max_body_bytes,
+                      settings.max_body_bytes)
+        if not in_flight.take(reserve):
+            metrics.inc("telemetry_ingest_requests_total", path=request.url.path, code="503")
+            return Response(json.dumps({"error": "receiver busy: too much data in flight; "
+                                                 "retry"}).encode(),
+                            status_code=503, media_type="application/json",
+                            headers={"Retry-After": str(_RETRY_AFTER_S)})
+        try:
+            return await call_next(request)
+        finally:
+            in_flight.give_back(reserve)
 
     def ingest_events(body: bytes, encoding: str | None) -> tuple[IngestResult, EventLines]:
         events = split_events(decode_body(body, encoding, settings.max_body_bytes))

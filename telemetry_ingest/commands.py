@@ -24,7 +24,8 @@ def _landing_option(function: F) -> F:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8080, show_default=True, type=int, help="Port to bind.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535),
+              help="Port to bind.")
 @_landing_option
 @click.option(
     "--workers",
@@ -39,7 +40,9 @@ def serve(host: str, port: int, landing_dir: Path | None, workers: int, access_l
     """Run the HTTP receiver: POST /v1/events, POST /v1/traces (OTLP), /healthz, /metrics.
 
     Accepted bearer tokens come from TELEMETRY_INGEST_TOKENS (comma-separated); the request
-    size limit from TELEMETRY_INGEST_MAX_BODY_BYTES (default 16 MiB).
+    size limit from TELEMETRY_INGEST_MAX_BODY_BYTES (default 16 MiB); bodies in flight from
+    TELEMETRY_INGEST_MAX_INFLIGHT_BYTES (64 MiB) and a body's time to arrive from
+    TELEMETRY_INGEST_BODY_TIMEOUT_SECONDS (30).
     """
     import uvicorn
 

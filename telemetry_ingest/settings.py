@@ -11,6 +11,9 @@ from telemetry_core.settings import Settings
 DEFAULT_MAX_BODY_BYTES = 16 << 20
 # Client clocks drift: an event a few minutes ahead is real, hours ahead is a broken clock.
 DEFAULT_MAX_FUTURE = timedelta(minutes=15)
+# A request takes several times its body in memory while it is decoded and judged.
+DEFAULT_MAX_INFLIGHT_BYTES = 4 * DEFAULT_MAX_BODY_BYTES
+DEFAULT_BODY_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,8 @@ class IngestSettings:
     tokens: frozenset[str]
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_future: timedelta = DEFAULT_MAX_FUTURE
+    max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "IngestSettings":
@@ -30,9 +35,13 @@ class IngestSettings:
         ) - {""}
         limit = env.get("TELEMETRY_INGEST_MAX_BODY_BYTES", "").strip()
         ahead = env.get("TELEMETRY_INGEST_MAX_FUTURE_MINUTES", "").strip()
+        in_flight = env.get("TELEMETRY_INGEST_MAX_INFLIGHT_BYTES", "").strip()
+        body_timeout = env.get("TELEMETRY_INGEST_BODY_TIMEOUT_SECONDS", "").strip()
         return cls(
             landing_dir=Settings.from_env(env).landing_dir,
             tokens=tokens,
             max_body_bytes=int(limit) if limit else DEFAULT_MAX_BODY_BYTES,
             max_future=timedelta(minutes=int(ahead)) if ahead else DEFAULT_MAX_FUTURE,
+            max_inflight_bytes=int(in_flight) if in_flight else DEFAULT_MAX_INFLIGHT_BYTES,
+            body_timeout_s=float(body_timeout) if body_timeout else DEFAULT_BODY_TIMEOUT_S,
         )

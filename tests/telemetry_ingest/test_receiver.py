@@ -2,12 +2,22 @@
 
 import gzip
 import json
+import socket
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.events import as_lines, ndjson, wire_event
-from tests.telemetry_ingest.servers import Receiver, landed_files, landed_ids, landed_lines
+from tests.telemetry_ingest.servers import (
+    TOKEN,
+    Receiver,
+    landed_files,
+    landed_ids,
+    landed_lines,
+)
 
 
 def everything_under(folder: Path) -> list[Path]:
@@ -237,3 +247,58 @@ def test_events_no_partition_reads_are_refused_not_acknowledged(receiver: Receiv
 def test_a_json_array_too_deep_to_split_is_a_400(receiver: Receiver) -> None:
     status, answer = receiver.post("/v1/events", b"[" + DEEP_LINE + b"]")
     assert status == 400 and "nested too deeply" in answer["error"]
+
+
+def stalled_post(receiver: Receiver, declared: int, sent: bytes) -> socket.socket:
+    """A POST whose body stops after `sent` bytes of the `declared` ones."""
+    connection = socket.create_connection(("127.0.0.1", receiver.port), timeout=30)
+    connection.sendall(
+        f"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+        f"Content-Type: application/x-ndjson\r\nContent-Length: {declared}\r\n\r\n".encode()
+        + sent
+    )
+    return connection
+
+
+def status_of(connection: socket.socket) -> tuple[int, str]:
+    head = connection.recv(65536).decode("latin-1")
+    return int(head.split(" ", 2)[1]), head
+
+
+def test_bodies_in_flight_are_bounded_and_the_sender_told_when_to_retry(tmp_path, landing):
+    receiver = Receiver(landing, tmp_path / "receiver.log", TELEMETRY_INGEST_MAX_BODY_BYTES="60000",
+                        TELEMETRY_INGEST_MAX_INFLIGHT_BYTES="100000").start()
+    try:
+        held = stalled_post(receiver, 60_000, b'{"id":')  # reserves 60 kB, sends 6 bytes
+        time.sleep(0.5)
+        body = ndjson(*(wire_event(f"big-{n}") for n in range(140)))
+        assert 40_000 < len(body) <= 60_000
+        request = urllib.request.Request(receiver.url + "/v1/events", data=body, method="POST",
+                                         headers={"Authorization": f"Bearer {TOKEN}"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 503 and refused.value.headers["Retry-After"] == "1"
+        held.close()
+        time.sleep(0.5)
+        assert receiver.post("/v1/events", body)[0] == 200  # the budget is given back
+    finally:
+        receiver.stop()
+
+
+def test_a_stalled_body_is_timed_out(tmp_path, landing):
+    receiver = Receiver(landing, tmp_path / "receiver.log",
+                        TELEMETRY_INGEST_BODY_TIMEOUT_SECONDS="1").start()
+    try:
+        connection = stalled_post(receiver, 1_000, b'{"id":"slow"')
+        started = time.monotonic()
+        status, _ = status_of(connection)
+        assert status == 408 and time.monotonic() - started < 10
+        connection.close()
+        assert receiver.post("/v1/events", ndjson(wire_event("after")))[0] == 200
+    finally:
+        receiver.stop()
+
+
+def test_no_api_document_is_served(receiver: Receiver) -> None:
+    for path in ("/openapi.json", "/docs", "/redoc"):
+        assert receiver.get(path)[0] == 404
