@@ -8,10 +8,11 @@ files; it is opened read-write for the few milliseconds it takes to (re)define t
 """
 
 import contextlib
+import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -47,6 +48,9 @@ class UpstreamMissing(RuntimeError):
     """An input partition has not been materialized yet."""
 
 
+_PARQUET_PATH = re.compile(r"'([^']+\.parquet)'")
+
+
 def _partition_dir(table: Table, start: datetime | None) -> str:
     if table.grain is Grain.SNAPSHOT:
         return "current"
@@ -75,6 +79,28 @@ class Lake:
 
     def partition_path(self, table: Table, start: datetime | None = None) -> Path:
         return self.table_dir(table) / _partition_dir(table, start) / "data.parquet"
+
+    def damaged_file(self, error: Exception) -> Path | None:
+        """The lake file a read failed on, when the error names one (a torn or corrupt file)."""
+        for found in _PARQUET_PATH.findall(str(error)):
+            path = Path(found)
+            if path.is_relative_to(self.root):
+                return path
+        return None
+
+    def repair_hint(self, path: Path) -> str:
+        """What to run so the damaged partition file is written anew."""
+        partition = path.parent.name
+        try:
+            start = datetime.strptime(partition[:10], "%Y-%m-%d")
+        except ValueError:
+            return "re-run the asset that writes it"
+        hours = len(partition) > 10
+        end = start + (timedelta(hours=int(partition[11:]) + 1) if hours else timedelta(days=1))
+        start += timedelta(hours=int(partition[11:])) if hours else timedelta()
+        fmt = "%Y-%m-%dT%H:%M" if hours else "%Y-%m-%d"
+        return (f"re-run its partition, e.g. `telemetry backfill --start {start:{fmt}} "
+                f"--end {end:{fmt}}` (a re-run replaces the file)")
 
     def write(self, table: Table, start: datetime | None, relation: duckdb.DuckDBPyRelation) -> int:
         """Replace one partition with the relation's rows, atomically; returns the row count."""

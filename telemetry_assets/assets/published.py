@@ -2,6 +2,7 @@
 
 from contextlib import closing
 
+import duckdb
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
@@ -27,7 +28,14 @@ def published_asset(table: Table, description: str) -> AssetsDefinition:
                 quality: QualitySettings) -> MaterializeResult:
         window = context.partition_time_window
         guard_publication(context.run.run_id, store.lake, window, quality.thresholds)
-        before = published_days(store.lake, window) if table is SCENARIO_DAILY else None
+        before = None
+        if table is SCENARIO_DAILY:
+            try:
+                before = published_days(store.lake, window)
+            except duckdb.Error as error:
+                # A damaged previous publication is what a re-run repairs: never a reason
+                # not to publish, only nothing to compare with.
+                context.log.warning(f"previous publication unreadable: {error}")
         metadata = run_sql_stage(context, store.lake, table)
         if before is not None:
             metadata.update(availability_report(before, published_days(store.lake, window)))

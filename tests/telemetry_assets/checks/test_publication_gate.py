@@ -97,3 +97,24 @@ def test_a_day_without_traffic_is_summarised_as_zeros_and_published_empty(platfo
     for table in PUBLISHED_TABLES:
         assert platform.lake.partition_path(table, DAY).exists()
     assert platform.query("select * from published.scenario_daily") == []
+
+
+def test_a_damaged_publication_is_named_to_readers_and_replaced_by_a_rerun(published_day):
+    platform = published_day
+    from telemetry_assets.dashboard.server import create_app
+    from telemetry_assets.tables import SCENARIO_DAILY
+
+    path = platform.lake.partition_path(SCENARIO_DAILY, DAY)
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 2] + b"\x00" * 64)  # a torn, damaged file
+    from starlette.testclient import TestClient
+
+    page = TestClient(create_app()).get("/")
+    assert page.status_code == 503
+    assert str(path) in page.text
+    assert "telemetry backfill --start 2026-11-20 --end 2026-11-21" in page.text
+    hourly = platform.lake.partition_path(MINUTE_AGGREGATE, DAY.replace(hour=23))
+    assert "--start 2026-11-20T23:00 --end 2026-11-21T00:00" in platform.lake.repair_hint(hourly)
+    platform.run_days(DAY_KEY)  # reading the old publication must not stop its repair
+    assert platform.query("select count(*) as n from published.scenario_daily")[0]["n"] > 0
+    assert TestClient(create_app()).get("/").status_code == 200
