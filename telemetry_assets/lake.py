@@ -10,10 +10,11 @@ files; it is opened read-write for the few milliseconds it takes to (re)define t
 import contextlib
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import pyarrow.parquet as pq
@@ -48,6 +49,7 @@ class UpstreamMissing(RuntimeError):
     """An input partition has not been materialized yet."""
 
 
+T = TypeVar("T")
 _PARQUET_PATH = re.compile(r"'([^']+\.parquet)'")
 
 
@@ -175,6 +177,28 @@ class Lake:
                     f"read_parquet({glob}, union_by_name = true, hive_partitioning = false)"
                 )
             con.execute("commit")
+
+    def read(self, query: Callable[[duckdb.DuckDBPyConnection], T], attempts: int = 5) -> T:
+        """`query` over a short read-only visit to the warehouse, answered even while a run
+        replaces the files it reads.
+
+        DuckDB opens a file once to plan a scan and again to read it: a file renamed over in
+        between is read with the other file's metadata and the query fails. Readers are far
+        more frequent than rewrites, and a retry reads the new file whole; a file that keeps
+        failing is damaged, and its error names it (see damaged_file).
+        """
+        for attempt in range(attempts):
+            try:
+                with self.warehouse(read_only=True) as con:
+                    return query(con)
+            except duckdb.ProgrammingError:
+                raise  # a wrong query or a missing view: asking again changes nothing
+            except duckdb.Error:
+                # Mixed metadata shows as "Invalid data", "Could not read enough bytes", ...
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.01 * 2 ** attempt)
+        raise AssertionError("unreachable")
 
     @contextlib.contextmanager
     def warehouse(

@@ -36,8 +36,7 @@ def dashboard(context: AssetExecutionContext, store: TelemetryStore,
               mood: MoodSettings) -> MaterializeResult:
     """The latest published day's availability dashboard as one self-contained HTML file."""
     policy = mood.policy
-    with store.lake.warehouse(read_only=True) as con:
-        data = gather(con, None, policy)
+    data = store.lake.read(lambda con: gather(con, None, policy))
     path = dashboard_path(store.settings).absolute()
     # Readers (a browser, a file server) never see a half-written page.
     write_bytes(path, render(data).encode())

@@ -39,8 +39,7 @@ def service_mood_sensor(context: SensorEvaluationContext, store: TelemetryStore,
     policy = mood.policy
     try:
         # Closed before posting: a slow webhook must not hold the warehouse open.
-        with lake.warehouse(read_only=True) as con:
-            report = current_mood(con, policy)
+        report = lake.read(lambda con: current_mood(con, policy))
     except (FileNotFoundError, duckdb.CatalogException) as missing:
         return SkipReason(f"cannot evaluate the mood yet: {missing}")
     evaluation = notify_changes(lake, report, urls)

@@ -39,8 +39,7 @@ def create_app(store: TelemetryStore | None = None, policy: MoodPolicy | None = 
             return HTMLResponse(render_message("Bad request", str(error)), status_code=400)
         try:
             # The connection is closed before rendering: a reader never holds the warehouse long.
-            with lake.warehouse(read_only=True) as con:
-                data = gather(con, selection, policy)
+            data = lake.read(lambda con: gather(con, selection, policy))
         except (NoData, FileNotFoundError) as missing:
             return HTMLResponse(render_message("No data", str(missing)), status_code=404)
         except duckdb.Error as error:

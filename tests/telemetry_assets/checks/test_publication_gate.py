@@ -115,6 +115,13 @@ def test_a_damaged_publication_is_named_to_readers_and_replaced_by_a_rerun(publi
     assert "telemetry backfill --start 2026-11-20 --end 2026-11-21" in page.text
     hourly = platform.lake.partition_path(MINUTE_AGGREGATE, DAY.replace(hour=23))
     assert "--start 2026-11-20T23:00 --end 2026-11-21T00:00" in platform.lake.repair_hint(hourly)
+    from click.testing import CliRunner
+
+    from telemetry_cli.main import main
+
+    printed = CliRunner().invoke(main, ["availability", "--date", DAY_KEY])
+    assert printed.exit_code == 1 and printed.exception.__class__ is SystemExit
+    assert str(path) in printed.output and "telemetry backfill" in printed.output
     platform.run_days(DAY_KEY)  # reading the old publication must not stop its repair
     assert platform.query("select count(*) as n from published.scenario_daily")[0]["n"] > 0
     assert TestClient(create_app()).get("/").status_code == 200
