@@ -1,7 +1,8 @@
 """Posting JSON notifications to webhooks; Slack-compatible incoming webhooks included.
 
 A payload always has a `text` field (what Slack shows) and the structured facts beside it
-under `details`, so the same post serves a chat channel and a machine receiver.
+under `details`, so the same post serves a chat channel and a machine receiver. Values from
+user data are escaped where they go into `text`; `details` keeps them as they are.
 """
 
 import json
@@ -28,6 +29,18 @@ class Delivery:
 
 def message(text: str, **details: Any) -> dict[str, Any]:
     return {"text": text, "details": details}
+
+
+def slack_escaped(value: str) -> str:
+    """A value to put into a message's `text` that Slack shows as it is, never as a mention,
+    a link or an entity: Slack's own escaping of &, < and >
+    (https://api.slack.com/reference/surfaces/formatting#escaping)."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_unescaped(text: str) -> str:
+    """A message's `text` as a person reads it in Slack, for showing it elsewhere."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def post_json(url: str, payload: Mapping[str, Any], timeout_s: float = 10.0,

@@ -5,7 +5,8 @@ import click
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8050, show_default=True, type=int, help="Port to bind.")
+@click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535),
+              help="Port to bind.")
 def dashboard(host: str, port: int) -> None:
     """Serve the dashboard of the warehouse under TELEMETRY_DATA_DIR (reads it read-only).
 
@@ -34,14 +35,15 @@ def build_for_demo() -> tuple[str, object]:
 
     execute(instance_for_cli(), DASHBOARD_JOB, {})
     store = TelemetryStore()
-    with store.lake.warehouse(read_only=True) as con:
-        report = current_mood(con, MoodSettings().policy)
+    policy = MoodSettings().policy
+    report = store.lake.read(lambda con: current_mood(con, policy))
     return str(dashboard_path(store.settings).absolute()), report
 
 
 def print_mood(report, console) -> None:
     """The current mood per scenario, worst first, as a table."""
     from rich.table import Table as RichTable
+    from rich.text import Text
 
     from telemetry_assets.mood.burn_rates import format_duration
 
@@ -61,8 +63,9 @@ def print_mood(report, console) -> None:
             for w in windows
         ]
         remaining = mood.budget_remaining_pct
+        # The id comes from the reference CSVs: Text, so that rich reads no markup in it.
         table.add_row(
-            mood.scenario_id, f"[{colours[mood.state]}]{mood.state}[/]", *burns,
+            Text(mood.scenario_id), f"[{colours[mood.state]}]{mood.state}[/]", *burns,
             "-" if remaining is None else f"{remaining:.1f}",
         )
     console.print(table)

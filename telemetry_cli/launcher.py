@@ -5,8 +5,8 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dagster import DagsterInstance, TimeWindow
@@ -42,11 +42,29 @@ class RunFailed(RuntimeError):
 
 
 @dataclass(frozen=True)
+class PartialDay:
+    """A day the range touches but does not cover whole: its daily stages are not run."""
+
+    key: str
+    hours: int
+    over: bool
+
+    def reason(self) -> str:
+        covered = f"{self.key}: only {self.hours} of its 24 hours are in this range"
+        if not self.over:
+            return f"{covered}, and the day is not over yet (its daily schedule runs it then)"
+        start = daily_partitions.time_window_for_partition_key(self.key).start
+        return (f"{covered}; run the day with --start {self.key} "
+                f"--end {start + timedelta(days=1):%Y-%m-%d}")
+
+
+@dataclass(frozen=True)
 class BackfillPlan:
     """The partition keys of each job for a half-open range of time."""
 
     hourly_keys: list[str]
     daily_keys: list[str]
+    partial_days: list[PartialDay] = field(default_factory=list)
 
 
 def parse_moment(text: str) -> datetime:
@@ -61,7 +79,8 @@ def parse_moment(text: str) -> datetime:
 
 
 def plan_backfill(start: datetime, end: datetime, now: datetime | None = None) -> BackfillPlan:
-    """Hours in [start, end), and the days they touch; complete hours and days only."""
+    """Hours in [start, end), and the days it covers whole; the days it touches only in part
+    are named, not run."""
     now = now or datetime.now(UTC)
     if start.minute or start.second or start.microsecond or end.minute or end.second:
         raise BadRange("start and end must fall on whole hours")
@@ -78,13 +97,17 @@ def plan_backfill(start: datetime, end: datetime, now: datetime | None = None) -
             f"({last_complete_hour:%Y-%m-%d %H:%M} UTC)"
         )
     hourly_keys = keys_in(hourly_partitions, TimeWindow(start, end))
-    # Every day that starts before the end and contains an hour of the range.
-    daily_keys = [
-        key
-        for key in keys_in(daily_partitions, TimeWindow(start.replace(hour=0), end))
-        if daily_partitions.time_window_for_partition_key(key).end <= now
-    ]
-    return BackfillPlan(hourly_keys, daily_keys)
+    # A day's stages read all 24 of its hours, and a range with only some of them may never
+    # have run the others: such a day is named for the person to run whole, not run.
+    daily_keys, partial_days = [], []
+    for key in keys_in(daily_partitions, TimeWindow(start.replace(hour=0), end)):
+        day = daily_partitions.time_window_for_partition_key(key)
+        if start <= day.start and day.end <= end:
+            daily_keys.append(key)
+        else:
+            hours = (min(end, day.end) - max(start, day.start)) // timedelta(hours=1)
+            partial_days.append(PartialDay(key, hours, over=day.end <= now))
+    return BackfillPlan(hourly_keys, daily_keys, partial_days)
 
 
 def instance_for_cli() -> DagsterInstance:

@@ -2,13 +2,15 @@
 
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import click
+import duckdb
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
+from rich.text import Text
 
 from telemetry_cli.dashboard import dashboard
 from telemetry_core.settings import Settings
@@ -29,7 +31,21 @@ def _moment(_ctx, _param, value: str | None) -> datetime | None:
         raise click.BadParameter(str(error)) from error
 
 
+def _day(_ctx, _param, value: str) -> date:
+    today = datetime.now(UTC).date()
+    named = {"today": today, "yesterday": today - timedelta(days=1)}
+    if value.strip().lower() in named:
+        return named[value.strip().lower()]
+    try:
+        return datetime.strptime(value.strip(), "%Y-%m-%d").date()
+    except ValueError as error:
+        raise click.BadParameter(
+            f"{value!r} is not a day: give YYYY-MM-DD (e.g. 2026-11-20), today or yesterday (UTC)"
+        ) from error
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="telemetry-availability", prog_name="telemetry")
 def main() -> None:
     """Service availability platform: generate traffic, run and backfill the pipeline."""
 
@@ -52,6 +68,8 @@ def backfill(start: datetime, end: datetime) -> None:
         f"Backfill {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC: "
         f"{len(plan.hourly_keys)} hours, {len(plan.daily_keys)} days"
     )
+    for day in plan.partial_days:
+        console.print(f"  skipping the day {day.reason()}")
     instance = instance_for_cli()
     started = time.perf_counter()
     columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
@@ -70,7 +88,8 @@ def backfill(start: datetime, end: datetime) -> None:
         try:
             run_ids = run_backfill(plan, instance, on_progress, on_run)
         except RunFailed as error:
-            console.print(f"[red]error:[/red] {error}")
+            # The error may quote a reference CSV, whose values must not be read as markup.
+            console.print(Text.assemble(("error:", "red"), " ", str(error)))
             sys.exit(1)
     console.print(f"Done in {time.perf_counter() - started:.1f}s with {len(run_ids)} runs.")
 
@@ -97,43 +116,72 @@ def generate(start: datetime, end: datetime, events_per_hour: int, seed: int,
         raise click.BadParameter(str(error)) from error
     console.print(
         f"Wrote {summary.events_written:,} events and {summary.malformed_lines:,} malformed "
-        f"lines in {summary.files_written} files under {settings.landing_dir / 'events'}"
+        f"lines in {summary.files_written} files under {settings.landing_dir / 'events'}",
+        markup=False,
     )
 
 
-def print_availability(day: str) -> None:
+def _not_published(day: date, days: list[date], shown: int = 7) -> str:
+    if not days:
+        return "nothing is published yet: run the pipeline first (telemetry backfill)"
+    listed = ", ".join(f"{published:%Y-%m-%d}" for published in days[:shown])
+    more = f" and {len(days) - shown} more" if len(days) > shown else ""
+    return (f"nothing is published for {day:%Y-%m-%d}; published days (newest first): "
+            f"{listed}{more}")
+
+
+def print_availability(day: date) -> None:
+    """The day's published availability per scenario, worst first; a ClickException when the
+    day has none, naming the days that have."""
+    from telemetry_assets.dashboard.data import published_days
     from telemetry_assets.resources import TelemetryStore
     from telemetry_assets.tables import SCENARIO_DAILY
 
     lake = TelemetryStore().lake
-    with lake.warehouse(read_only=True) as con:
-        rows = con.execute(
+
+    def day_rows(con) -> list[tuple]:
+        days = published_days(con)
+        if day not in days:
+            raise click.ClickException(_not_published(day, days))
+        return con.execute(
             f"""
             select scenario_id, scenario_name, total_requests, failed_requests,
                 availability_pct, slo_target_pct, slo_met, p95_latency_ms
             from {SCENARIO_DAILY.qualified_name}
-            where date = cast($day as date)
+            where date = $day
             order by availability_pct, scenario_id
             """,
             {"day": day},
         ).fetchall()
-    table = RichTable(title=f"Availability per scenario, {day} (worst first)")
+
+    try:
+        rows = lake.read(day_rows)
+    except FileNotFoundError as error:
+        raise click.ClickException(str(error)) from error
+    except duckdb.Error as error:
+        damaged = lake.damaged_file(error)
+        if damaged is None:
+            raise
+        raise click.ClickException(f"{damaged} cannot be read ({str(error).splitlines()[0]}); "
+                                   f"{lake.repair_hint(damaged)}") from error
+    table = RichTable(title=f"Availability per scenario, {day:%Y-%m-%d} (worst first)")
     for header in ("scenario", "name", "requests", "failed", "availability %", "SLO %",
                    "SLO met", "p95 ms"):
         table.add_column(header, justify="left" if header in ("scenario", "name") else "right")
     for scenario, name, total, failed, availability, slo, met, p95 in rows:
+        # Ids and names come from the reference CSVs: Text, so that rich reads no markup in them.
         table.add_row(
-            scenario, name, f"{total:,}", f"{failed:,}", f"{availability:.3f}", f"{slo:g}",
-            "yes" if met else "[red]no[/red]", f"{p95:.0f}" if p95 is not None else "-",
+            Text(scenario), Text(name or ""), f"{total:,}", f"{failed:,}", f"{availability:.3f}",
+            f"{slo:g}", "yes" if met else "[red]no[/red]",
+            f"{p95:.0f}" if p95 is not None else "-",
         )
     Console(width=None if sys.stdout.isatty() else 160).print(table)
-    if not rows:
-        console.print(f"No published availability for {day}.")
 
 
 @main.command()
-@click.option("--date", "day", required=True, help="The day (UTC), e.g. 2026-11-20.")
-def availability(day: str) -> None:
+@click.option("--date", "day", required=True, callback=_day,
+              help="The day (UTC): 2026-11-20, today or yesterday.")
+def availability(day: date) -> None:
     """Print the published availability of every scenario for one day."""
     print_availability(day)
 
@@ -149,7 +197,7 @@ def demo(events_per_hour: int) -> None:
     span = ["--start", f"{day:%Y-%m-%d}", "--end", f"{today:%Y-%m-%d}"]
     generate.main([*span, "--events-per-hour", str(events_per_hour)], standalone_mode=False)
     backfill.main(span, standalone_mode=False)
-    print_availability(f"{day:%Y-%m-%d}")
+    print_availability(day.date())
     from telemetry_cli.dashboard import build_for_demo, print_mood
 
     page, mood = build_for_demo()
@@ -163,7 +211,8 @@ def demo(events_per_hour: int) -> None:
         "  rejected lines     quarantine.rejected_events in the same warehouse\n"
         "  Dagster UI         make ui, then http://127.0.0.1:3000\n"
         f"  dashboard          {page} (open it in a browser), or\n"
-        "                     telemetry dashboard --port 8050, then http://127.0.0.1:8050/"
+        "                     telemetry dashboard --port 8050, then http://127.0.0.1:8050/",
+        markup=False,
     )
 
 

@@ -1,5 +1,6 @@
 """Literal events and small runners shared by the tests."""
 
+import csv
 import gzip
 import io
 import math
@@ -15,7 +16,7 @@ from dagster import TimeWindow
 from telemetry_assets.stage import stage_params
 from telemetry_core.landing import LINE_SCHEMA, hour_folder
 from telemetry_core.sql import compute_connection, load_sql
-from tests.events import as_lines, ndjson
+from tests.events import as_lines, ndjson, wire_event
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 HOUR_10 = TimeWindow(DAY + timedelta(hours=10), DAY + timedelta(hours=11))
@@ -33,6 +34,14 @@ OPERATION_SCENARIOS_CSV = """operation_name,scenario_id
 GetQuote,checkout.quote
 RunSearch,search.query
 """
+
+
+# Reference names are user data. Printed as they are, these would be rich markup in the CLI, HTML
+# on the dashboard and in its Plotly charts, and mentions or links in Slack.
+RICH_ID, RICH_NAME = "[/oops]", "[bold red]x"
+HTML_ID, HTML_NAME = '<a href="https://evil.example">x</a>', "<b>bold</b> & <br>co"
+SLACK_ID, SLACK_NAME = "<!channel>", "<@U123> <https://x|y>"
+HOSTILE = {RICH_ID: RICH_NAME, HTML_ID: HTML_NAME, SLACK_ID: SLACK_NAME}
 
 
 def lines_table(lines: list[bytes], file: str = "landing.jsonl") -> pa.Table:
@@ -75,6 +84,31 @@ def write_reference(reference_dir: Path) -> None:
     (reference_dir / "scenarios.csv").write_text(SCENARIOS_CSV)
     (reference_dir / "customers.csv").write_text(CUSTOMERS_CSV)
     (reference_dir / "operation_scenarios.csv").write_text(OPERATION_SCENARIOS_CSV)
+
+
+def write_hostile_reference(reference_dir: Path) -> None:
+    """The standard reference with the HOSTILE scenarios instead of the usual ones."""
+    write_reference(reference_dir)
+    with (reference_dir / "scenarios.csv").open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["scenario_id", "scenario_name", "service", "slo_target_pct", "stid"])
+        for n, (scenario_id, name) in enumerate(HOSTILE.items()):
+            writer.writerow([scenario_id, name, "checkout", "99.5", f"ST-{n}"])
+
+
+def hostile_events(hour: datetime) -> list[dict]:
+    """5 requests a minute for each HOSTILE scenario over the hour, one in five failing."""
+    return [
+        wire_event(
+            event_id=f"{scenario_id}-{minute}-{n}",
+            time=f"{hour + timedelta(minutes=minute, seconds=n):%Y-%m-%dT%H:%M:%S}.000Z",
+            cc=f"ms.b.tel.scenario={scenario_id};ms.b.tel.partner=contoso",
+            status=5 if n == 0 else 0,
+        )
+        for scenario_id in HOSTILE
+        for minute in range(60)
+        for n in range(5)
+    ]
 
 
 def write_landing(landing_dir: Path, hour_start: datetime, name: str,

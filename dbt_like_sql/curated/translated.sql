@@ -2,9 +2,12 @@
 -- Grain: as daily_aggregate. Ids match case-insensitively; scenario_key and partner_key are the
 -- reference's own ids (null when unknown). Unknown ids stay, flagged by *_known.
 -- Window: date in [$window_start, $window_end).
+-- Ids are trimmed of all whitespace, not only spaces as DuckDB's trim() does, by two anchored
+-- regexp_replace calls that DuckDB and Spark SQL run alike (see filtered_events.sql).
 with scenario_reference as (
     select
-        lower(trim(scenario_id)) as match_key,
+        lower(regexp_replace(regexp_replace(scenario_id, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', ''))
+            as match_key,
         scenario_id,
         scenario_name,
         service,
@@ -15,7 +18,8 @@ with scenario_reference as (
 
 customer_reference as (
     select
-        lower(trim(partner_id)) as match_key,
+        lower(regexp_replace(regexp_replace(partner_id, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', ''))
+            as match_key,
         partner_id,
         partner_name,
         tier
@@ -35,8 +39,12 @@ select
     c.tier as partner_tier,
     c.partner_id is not null as partner_known
 from daily_aggregate as d
-left join scenario_reference as s on lower(trim(d.scenario_id)) = s.match_key
-left join customer_reference as c on lower(trim(d.partner_id)) = c.match_key
+left join scenario_reference as s on s.match_key = lower(
+    regexp_replace(regexp_replace(d.scenario_id, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+)
+left join customer_reference as c on c.match_key = lower(
+    regexp_replace(regexp_replace(d.partner_id, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+)
 where
     d.date >= cast(cast($window_start as timestamp) as date)
     and d.date < cast(cast($window_end as timestamp) as date)

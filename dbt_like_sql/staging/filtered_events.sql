@@ -2,24 +2,74 @@
 -- the rules of SPEC §3. Grain: event (one row per event_id). exclusion_reason is null for a kept
 -- event, else one of duplicate, wrong_type, non_prod, test_traffic, unattributed (checked in
 -- that order). Window: event_time in [$window_start, $window_end).
+--
+-- SPEC §3 compares values trimmed of all whitespace (spaces, tabs, CR, LF), and DuckDB's trim()
+-- strips only spaces. Two anchored regexp_replace calls trim alike in DuckDB and Spark SQL: each
+-- pattern matches at most once, so DuckDB's replace-first and Spark's replace-all agree, and the
+-- literal '\t' reaches DuckDB's regex engine as the escape \t and Spark's as a tab character.
 with events as (
     select
         *,
-        lower(trim(coalesce(cloud_environment, ''))) as environment_key,
-        coalesce(correlation_context, '') as context
+        -- Keys are matched case-insensitively and trimmed; values keep their case.
+        regexp_extract(
+            coalesce(correlation_context, ''),
+            '(?i)(^|[;,])[ \t\r\n]*ms[.]b[.]tel[.]scenario[ \t\r\n]*=([^;,]*)', 2
+        ) as cc_scenario,
+        regexp_extract(
+            coalesce(correlation_context, ''),
+            '(?i)(^|[;,])[ \t\r\n]*ms[.]b[.]tel[.]partner[ \t\r\n]*=([^;,]*)', 2
+        ) as cc_partner
     from raw_events
     where
         event_time >= cast($window_start as timestamp)
         and event_time < cast($window_end as timestamp)
 ),
 
-allow_list as (
+trimmed as (
     select
-        lower(trim(operation_name)) as operation_key,
-        trim(scenario_id) as scenario_id
+        *,
+        regexp_replace(regexp_replace(base_type, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+            as base_type_trimmed,
+        regexp_replace(regexp_replace(cloud_environment, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+            as cloud_environment_trimmed,
+        regexp_replace(regexp_replace(operation_name, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+            as operation_name_trimmed,
+        regexp_replace(regexp_replace(request_type, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+            as request_type_trimmed,
+        regexp_replace(regexp_replace(caller_name, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+            as caller_name_trimmed,
+        regexp_replace(regexp_replace(sc_scenario, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+            as sc_scenario_trimmed,
+        regexp_replace(regexp_replace(sc_partner, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+            as sc_partner_trimmed,
+        regexp_replace(regexp_replace(test_header, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+            as test_header_trimmed,
+        regexp_replace(regexp_replace(quote_is_test, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+            as quote_is_test_trimmed,
+        regexp_replace(regexp_replace(is_test, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+            as is_test_trimmed,
+        regexp_replace(regexp_replace(cc_scenario, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+            as cc_scenario_trimmed,
+        regexp_replace(regexp_replace(cc_partner, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+            as cc_partner_trimmed
+    from events
+),
+
+allow_list_entries as (
+    select
+        lower(regexp_replace(
+            regexp_replace(operation_name, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', ''
+        )) as operation_key,
+        regexp_replace(regexp_replace(scenario_id, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+            as scenario_id
     from operation_scenarios
+),
+
+allow_list as (
+    select operation_key, scenario_id
+    from allow_list_entries
     -- A repeated operation must not multiply events; the reference checks report it.
-    qualify row_number() over (partition by lower(trim(operation_name)) order by scenario_id) = 1
+    qualify row_number() over (partition by operation_key order by scenario_id) = 1
 ),
 
 derived as (
@@ -28,26 +78,23 @@ derived as (
         row_number() over (
             partition by e.event_id order by e.source_file, e.line_number
         ) as copy_number,
-        -- Keys are matched case-insensitively and trimmed; values keep their case.
-        nullif(trim(regexp_extract(
-            e.context, '(?i)(^|[;,])[ ]*ms[.]b[.]tel[.]scenario[ ]*=([^;,]*)', 2
-        )), '') as context_scenario,
-        nullif(trim(regexp_extract(
-            e.context, '(?i)(^|[;,])[ ]*ms[.]b[.]tel[.]partner[ ]*=([^;,]*)', 2
-        )), '') as context_partner,
+        lower(coalesce(e.cloud_environment_trimmed, '')) as environment_key,
+        nullif(e.cc_scenario_trimmed, '') as context_scenario,
+        nullif(e.cc_partner_trimmed, '') as context_partner,
         a.scenario_id as allow_list_scenario
-    from events as e
-    left join allow_list as a on lower(trim(e.operation_name)) = a.operation_key
+    from trimmed as e
+    left join allow_list as a on lower(e.operation_name_trimmed) = a.operation_key
 ),
 
 attributed as (
     select
         *,
         coalesce(
-            context_scenario, nullif(trim(sc_scenario), ''), nullif(allow_list_scenario, '')
+            context_scenario, nullif(sc_scenario_trimmed, ''), nullif(allow_list_scenario, '')
         ) as scenario_id,
         coalesce(
-            context_partner, nullif(trim(sc_partner), ''), nullif(trim(caller_name), ''), 'unknown'
+            context_partner, nullif(sc_partner_trimmed, ''), nullif(caller_name_trimmed, ''),
+            'unknown'
         ) as partner_id,
         environment_key = ''
         or (
@@ -66,9 +113,9 @@ attributed as (
             and environment_key not like '%non-prod%'
             and environment_key not like '%nonprod%'
         ) as is_production,
-        trim(coalesce(test_header, '')) <> ''
-        or lower(trim(coalesce(quote_is_test, ''))) = 'true'
-        or lower(trim(coalesce(is_test, ''))) = 'true' as is_test_traffic
+        coalesce(test_header_trimmed, '') <> ''
+        or lower(coalesce(quote_is_test_trimmed, '')) = 'true'
+        or lower(coalesce(is_test_trimmed, '')) = 'true' as is_test_traffic
     from derived
 )
 
@@ -78,8 +125,8 @@ select
     cast(date_trunc('minute', event_time) as timestamp) as minute,
     scenario_id,
     partner_id,
-    trim(coalesce(request_type, '')) as request_type,
-    trim(coalesce(cloud_environment, '')) as cloud_environment,
+    coalesce(request_type_trimmed, '') as request_type,
+    coalesce(cloud_environment_trimmed, '') as cloud_environment,
     operation_name,
     role_instance,
     sll_major,
@@ -88,7 +135,7 @@ select
     coalesce(request_status < 5, false) as is_success,
     case
         when copy_number > 1 then 'duplicate'
-        when lower(trim(coalesce(base_type, ''))) not in (
+        when lower(coalesce(base_type_trimmed, '')) not in (
             'ms.qos.incomingservicerequest', 'incomingservicerequest'
         ) then 'wrong_type'
         when not is_production then 'non_prod'

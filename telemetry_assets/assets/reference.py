@@ -1,5 +1,8 @@
 """Reference tables loaded from the CSVs in TELEMETRY_REFERENCE_DIR, like dbt seeds."""
 
+import codecs
+import csv
+import io
 from contextlib import closing
 from pathlib import Path
 
@@ -19,6 +22,10 @@ from telemetry_assets.stage import stage_asset
 from telemetry_assets.tables import CUSTOMERS, OPERATION_SCENARIOS, SCENARIOS
 from telemetry_core.sql import compute_connection
 
+REFERENCE_FILES = tuple(
+    f"{table.name}.csv" for table in (SCENARIOS, CUSTOMERS, OPERATION_SCENARIOS)
+)
+
 
 class ReferenceDataError(ValueError):
     """A reference CSV breaks its contract; the message names the file, rows and rules."""
@@ -27,9 +34,16 @@ class ReferenceDataError(ValueError):
 def read_reference_csv(path: Path, model: type[pa.DataFrameModel]) -> pd.DataFrame:
     """The CSV as a frame that satisfies `model`, or a ReferenceDataError saying what is wrong."""
     if not path.is_file():
-        raise ReferenceDataError(f"{path}: file not found")
+        raise ReferenceDataError(
+            f"{path}: file not found. The reference CSVs ({', '.join(REFERENCE_FILES)}) are read "
+            f"from {path.parent} (TELEMETRY_REFERENCE_DIR, by default "
+            "$TELEMETRY_DATA_DIR/reference); the repository's data/reference/ holds a default "
+            "set to copy there."
+        )
+    text = _decode(path, path.read_bytes())
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                            skipinitialspace=True)
     except pd.errors.EmptyDataError as error:
         raise ReferenceDataError(f"{path}: the file is empty (expected a header row)") from error
     frame = frame.apply(lambda column: column.str.strip())
@@ -38,7 +52,42 @@ def read_reference_csv(path: Path, model: type[pa.DataFrameModel]) -> pd.DataFra
     try:
         return model.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as errors:
-        raise ReferenceDataError(_describe_failures(path, errors.failure_cases)) from errors
+        failures = errors.failure_cases
+    uncoerced = failures[failures["check"].str.startswith("coerce_dtype")]
+    bad_rows = uncoerced["index"].dropna().astype(int).unique()
+    if len(bad_rows):
+        # pandera checks a column it could not coerce as text: its range checks fail with a
+        # TypeError that names no row, and its dtype check repeats each bad value. Name each bad
+        # value once, and hold the other rows to every rule.
+        failures = uncoerced
+        try:
+            model.validate(frame.drop(index=bad_rows), lazy=True)
+        except pandera.errors.SchemaErrors as errors:
+            failures = pd.concat([uncoerced, errors.failure_cases], ignore_index=True)
+    raise ReferenceDataError(_describe_failures(path, failures))
+
+
+def _decode(path: Path, data: bytes) -> str:
+    """The file's text; a byte that is not UTF-8 is named by line and column, as an editor
+    shows them."""
+    # Spreadsheet programs often start a UTF-8 CSV with a byte-order mark. It is cut here rather
+    # than by decoding as utf-8-sig, whose error offsets would not count it.
+    data = data.removeprefix(codecs.BOM_UTF8)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        line_start = data.rfind(b"\n", 0, error.start) + 1
+        header = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8", "replace")]), [])
+        # Everything before the first bad byte decodes; its fields say which column it is in.
+        before = data[line_start:error.start].decode("utf-8")
+        field = max(len(next(csv.reader([before]), [])) - 1, 0)
+        column = (f"column {header[field].strip()}" if line > 1 and field < len(header)
+                  else f"field {field + 1}")
+        raise ReferenceDataError(
+            f"{path}: line {line}, {column}: not UTF-8 (byte 0x{data[error.start]:02x}); "
+            "save the file as UTF-8"
+        ) from error
 
 
 def _describe_failures(path: Path, failures: pd.DataFrame) -> str:

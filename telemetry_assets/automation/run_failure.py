@@ -10,7 +10,7 @@ from telemetry_assets.jobs import (
     TRIGGER_TAG,
 )
 from telemetry_assets.resources import AutomationSettings
-from telemetry_assets.webhooks import message, notify
+from telemetry_assets.webhooks import message, notify, slack_escaped
 
 
 def failure_report(context: RunFailureSensorContext, ui_url: str | None) -> dict:
@@ -29,7 +29,8 @@ def failure_report(context: RunFailureSensorContext, ui_url: str | None) -> dict
     first_error = steps[0]["error"] if steps else context.failure_event.message
     where = f" for {partitions}" if partitions else ""
     run_url = f"{ui_url.rstrip('/')}/runs/{run.run_id}" if ui_url else None
-    text = f"Dagster run of {run.job_name}{where} failed: {first_error}"
+    # An error quotes user data (a reference CSV's values); the link after it is meant as one.
+    text = f"Dagster run of {run.job_name}{where} failed: {slack_escaped(first_error)}"
     if run_url:
         text += f" <{run_url}|run {run.run_id[:8]}>"
     return message(

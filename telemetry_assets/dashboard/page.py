@@ -1,5 +1,6 @@
 """The dashboard page: figures from `data.gather`, Plotly charts, one self-contained HTML page."""
 
+import html
 import json
 import math
 from datetime import timedelta
@@ -13,6 +14,7 @@ from plotly.offline import get_plotlyjs
 
 from telemetry_assets.dashboard.data import HEATMAP_BUCKET_MINUTES, DashboardData, budget_days
 from telemetry_assets.mood.burn_rates import STATES, format_duration
+from telemetry_assets.webhooks import slack_unescaped
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATE_COLOURS = {"healthy": "#1a7f37", "degraded": "#b58100", "breaching": "#cf222e"}
@@ -43,6 +45,12 @@ def _millis(value: Any) -> str:
 
 def _burn(value: Any) -> str:
     return MISSING if value is None else f"{value:.2f}"
+
+
+def _chart_text(value: Any) -> str:
+    """A reference id as a chart shows it: Plotly reads <a>, <b>, <br> and entities in titles,
+    tick labels and hover text as markup, so a scenario id could otherwise be a live link."""
+    return html.escape(str(value), quote=False)
 
 
 def _script_json(figure: go.Figure) -> str:
@@ -83,7 +91,8 @@ def minute_figure(data: DashboardData) -> go.Figure:
                              fillcolor=EPISODE_FILL[episode.state], layer="below")
     return _layout(
         figure, 340,
-        title={"text": f"{data.scenario_id}: availability per minute, {data.selection.day} "
+        title={"text": f"{_chart_text(data.scenario_id)}: availability per minute, "
+                       f"{data.selection.day} "
                        "(shaded: breaching / degraded)", "font": {"size": 14}},
         yaxis={"title": "availability %"},
         yaxis2={"title": "failed", "overlaying": "y", "side": "right", "showgrid": False},
@@ -101,7 +110,7 @@ def heatmap_figure(data: DashboardData) -> go.Figure:
     for row in data.heatmap:
         z[row_of[row["scenario_id"]]][position[row["bucket"]]] = row["availability_pct"]
     figure = go.Figure(go.Heatmap(
-        z=z, x=buckets, y=scenario_ids, zmin=95, zmax=100,
+        z=z, x=buckets, y=[_chart_text(scenario) for scenario in scenario_ids], zmin=95, zmax=100,
         colorscale=[[0, "#cf222e"], [0.6, "#f2cc60"], [0.9, "#a6e3a1"], [1, "#1a7f37"]],
         colorbar={"title": {"text": "avail. %"}, "thickness": 12},
         hovertemplate="%{y}<br>%{x}<br>%{z:.3f}%<extra></extra>",
@@ -126,7 +135,8 @@ def daily_figure(data: DashboardData) -> go.Figure:
     ))
     return _layout(
         figure, 260,
-        title={"text": f"{data.scenario_id}: availability per day", "font": {"size": 14}},
+        title={"text": f"{_chart_text(data.scenario_id)}: availability per day",
+               "font": {"size": 14}},
         xaxis={"type": "date", "dtick": 86_400_000, "tickformat": "%b %d"},
     )
 
@@ -138,7 +148,7 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     )
     environment.filters.update(number=_number, percent=_percent, millis=_millis, burn=_burn,
-                               duration=format_duration)
+                               duration=format_duration, slack_text=slack_unescaped)
     return environment
 
 

@@ -14,7 +14,7 @@ views); every evaluation instant `as_of` is the exclusive end of its windows.
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -478,9 +478,11 @@ def episodes(
     return [Episode(scenario, state, first, last) for scenario, state, first, last in found]
 
 
-def describe(mood: ScenarioMood, rules: Sequence[BurnRule]) -> str:
-    """One line a person reads in a chat channel."""
-    label = f"{mood.scenario_id} ({mood.scenario_name})"
+def describe(mood: ScenarioMood, rules: Sequence[BurnRule],
+             escape: Callable[[str], str] = str) -> str:
+    """One line a person reads in a chat channel; `escape` keeps the reference's id and name
+    from being read as the channel's markup."""
+    label = f"{escape(mood.scenario_id)} ({escape(mood.scenario_name)})"
     budget = mood.budget_remaining_pct
     budget_text = (f"{budget:.1f}% of its {format_duration(mood.budget_minutes)} error budget "
                    "left" if budget is not None and math.isfinite(budget) else

@@ -20,7 +20,7 @@ import pyarrow as pa
 from telemetry_assets.lake import Lake
 from telemetry_assets.mood.burn_rates import MoodReport, ScenarioMood, describe, format_duration
 from telemetry_assets.tables import MOOD_NOTIFICATIONS
-from telemetry_assets.webhooks import message, post_json
+from telemetry_assets.webhooks import message, post_json, slack_escaped
 from telemetry_core.sql import compute_connection
 
 MAX_ATTEMPTS = 3
@@ -52,12 +52,13 @@ def _finite(value: float | None, digits: int = 4) -> float | None:
 
 def payload(mood: ScenarioMood, previous: str, report: MoodReport, notification_id: str,
             ) -> dict[str, Any]:
-    """A Slack-compatible message: `text` for people, `details` with every figure for machines."""
+    """A Slack-compatible message: `text` for people, `details` with every figure (and the
+    reference's names as they are) for machines."""
     icon = {"healthy": ":large_green_circle:", "degraded": ":large_yellow_circle:",
             "breaching": ":red_circle:"}[mood.state]
     windows = mood.windows.values()
     return message(
-        f"{icon} {describe(mood, report.policy.rules)}",
+        f"{icon} {describe(mood, report.policy.rules, escape=slack_escaped)}",
         event="service_mood_changed",
         notification_id=notification_id,
         scenario_id=mood.scenario_id,

@@ -1,9 +1,22 @@
 """SPEC §3 keep/derive rules, on literal events run through the raw and filtered SQL."""
 
-import pytest
+from contextlib import closing
+from datetime import timedelta
 
+import pytest
+from dagster import TimeWindow
+
+from telemetry_core.sql import compute_connection
 from tests.events import MISSING, wire_event
-from tests.helpers import classify
+from tests.helpers import (
+    CUSTOMERS_CSV,
+    DAY,
+    SCENARIOS_CSV,
+    classify,
+    csv_frame,
+    rows,
+    run_stage,
+)
 
 
 def outcome(**fields) -> dict:
@@ -178,3 +191,50 @@ def test_window_edges_are_half_open():
     assert set(result) == {"first", "last"}
     assert str(result["last"]["minute"]) == "2026-11-20 10:59:00"
     assert str(result["first"]["minute"]) == "2026-11-20 10:00:00"
+
+
+# SPEC §3 trims all whitespace: spaces, tabs, CR and LF.
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"environment": "\tdev\t"}, {"exclusion_reason": "non_prod"}),
+        ({"environment": "\r\nPPE\n"}, {"exclusion_reason": "non_prod"}),
+        ({"environment": "\tprod\n"}, {"exclusion_reason": None, "cloud_environment": "prod"}),
+        ({"environment": "\t\r\n"}, {"exclusion_reason": None, "cloud_environment": ""}),
+        ({"base_type": "\tIncomingServiceRequest\r\n"}, {"exclusion_reason": None}),
+        ({"test_header": "\t\n"}, {"exclusion_reason": None}),
+        ({"quote_is_test": "\ttrue\r\n"}, {"exclusion_reason": "test_traffic"}),
+        ({"is_test": "\nTRUE\t"}, {"exclusion_reason": "test_traffic"}),
+        ({"request_type": "\tPOST\n"}, {"request_type": "POST"}),
+        ({"cc": "ms.b.tel.scenario=\tsearch.query\t;ms.b.tel.partner=\r\ncontoso\n"},
+         {"scenario_id": "search.query", "partner_id": "contoso"}),
+        ({"cc": "x=y;\tms.b.tel.scenario\t=search.query,\n MS.B.TEL.PARTNER\n=fabrikam"},
+         {"scenario_id": "search.query", "partner_id": "fabrikam"}),
+        ({"cc": "ms.b.tel.scenario=\t", "sc_scenario": "\tlegacy.order\n"},
+         {"scenario_id": "legacy.order"}),
+        ({"cc": MISSING, "sc_partner": "\t\n", "caller": "\tapp\r\n"}, {"partner_id": "app"}),
+        ({"cc": MISSING, "operation": "\tgetquote\r\n"},
+         {"scenario_id": "checkout.quote", "exclusion_reason": None}),
+    ],
+)
+def test_values_are_trimmed_of_tabs_and_line_breaks(fields, expected):
+    row = outcome(**fields)
+    assert {name: row[name] for name in expected} == expected
+
+
+def test_allow_list_entries_are_trimmed_of_tabs_and_line_breaks():
+    allow_list = "operation_name,scenario_id\n\tGetQuote\t,\tcheckout.quote\r\n"
+    (row,) = classify([wire_event(cc=MISSING, operation="GetQuote")], allow_list=allow_list)
+    assert (row["scenario_id"], row["exclusion_reason"]) == ("checkout.quote", None)
+
+
+def test_translation_matches_scenario_and_partner_ids_padded_with_tabs():
+    with closing(compute_connection()) as con:
+        con.execute("create temp table daily_aggregate as select date '2026-11-20' as date, "
+                    "'\tCheckout.Quote\n' as scenario_id, '\r\ncontoso\t' as partner_id")
+        con.register("scenarios", csv_frame(SCENARIOS_CSV))
+        con.register("customers", csv_frame(CUSTOMERS_CSV))
+        run_stage(con, "curated", "translated", TimeWindow(DAY, DAY + timedelta(days=1)))
+        (row,) = rows(con, "select * from translated")
+    assert (row["scenario_key"], row["scenario_known"]) == ("checkout.quote", True)
+    assert (row["partner_key"], row["partner_known"]) == ("contoso", True)

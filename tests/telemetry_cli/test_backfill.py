@@ -137,16 +137,33 @@ def test_48_hours_backfill_as_three_runs_beside_a_scheduled_hour(platform):
 
 
 @pytest.mark.parametrize(
-    ("start", "end", "hours", "days"),
+    ("start", "end", "hours", "days", "partial"),
     [
-        ((2026, 11, 18), (2026, 11, 20), 48, ["2026-11-18", "2026-11-19"]),
-        ((2026, 11, 18, 10), (2026, 11, 18, 12), 2, ["2026-11-18"]),
-        ((2026, 11, 18, 23), (2026, 11, 19, 1), 2, ["2026-11-18", "2026-11-19"]),
-        ((2026, 11, 1), (2026, 12, 1), 720, None),
+        ((2026, 11, 18), (2026, 11, 20), 48, ["2026-11-18", "2026-11-19"], []),
+        ((2026, 11, 18, 10), (2026, 11, 18, 12), 2, [], [("2026-11-18", 2)]),
+        ((2026, 11, 18, 23), (2026, 11, 19, 1), 2, [], [("2026-11-18", 1), ("2026-11-19", 1)]),
+        ((2026, 11, 17, 22), (2026, 11, 19, 2), 28, ["2026-11-18"],
+         [("2026-11-17", 2), ("2026-11-19", 2)]),
+        ((2026, 11, 1), (2026, 12, 1), 720, None, []),
     ],
 )
-def test_a_range_runs_its_hours_and_every_day_they_touch(start, end, hours, days):
+def test_a_range_runs_its_hours_and_the_days_it_covers_whole(start, end, hours, days, partial):
     plan = plan_backfill(datetime(*start, tzinfo=UTC), datetime(*end, tzinfo=UTC),
                          now=datetime(2026, 12, 2, tzinfo=UTC))
     assert len(plan.hourly_keys) == hours
-    assert plan.daily_keys == (days or [f"2026-11-{day:02d}" for day in range(1, 31)])
+    assert plan.daily_keys == (
+        [f"2026-11-{day:02d}" for day in range(1, 31)] if days is None else days)
+    assert [(day.key, day.hours) for day in plan.partial_days] == partial
+
+
+def test_a_day_in_part_says_how_to_run_it_whole_or_that_it_is_not_over():
+    plan = plan_backfill(datetime(2026, 12, 1, 20, tzinfo=UTC),
+                         datetime(2026, 12, 2, 4, tzinfo=UTC),
+                         now=datetime(2026, 12, 2, 5, 30, tzinfo=UTC))
+    assert plan.daily_keys == []
+    assert [day.reason() for day in plan.partial_days] == [
+        "2026-12-01: only 4 of its 24 hours are in this range; run the day with "
+        "--start 2026-12-01 --end 2026-12-02",
+        "2026-12-02: only 4 of its 24 hours are in this range, and the day is not over yet "
+        "(its daily schedule runs it then)",
+    ]

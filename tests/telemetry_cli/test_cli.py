@@ -1,9 +1,19 @@
 """The `telemetry` command on a generated day: run count, progress, conservation of events."""
 
+import io
+import traceback
+from importlib.metadata import version
+
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
+from telemetry_assets.mood.burn_rates import current_mood
+from telemetry_assets.resources import MoodSettings
+from telemetry_cli.dashboard import print_mood
 from telemetry_cli.main import main
+from tests.events import wire_event
+from tests.helpers import HOSTILE, HOUR_10, RICH_ID, write_landing
 
 
 @pytest.mark.parametrize(
@@ -82,3 +92,96 @@ def _day_bounds():
     from datetime import UTC, datetime
 
     return datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC)
+
+
+def cli(*args: str):
+    """The command's result; it must end by exiting, never by an exception's traceback."""
+    result = CliRunner().invoke(main, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        "".join(traceback.format_exception(result.exception))
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_availability_and_mood_print_reference_names_as_plain_text(hostile_day):
+    result = cli("availability", "--date", "2026-11-20")
+    assert result.exit_code == 0, result.output
+    for scenario_id, name in HOSTILE.items():
+        assert scenario_id in result.output and name in result.output
+
+    with hostile_day.lake.warehouse(read_only=True) as con:
+        report = current_mood(con, MoodSettings().policy)
+    output = io.StringIO()
+    print_mood(report, Console(file=output, width=200))
+    assert all(scenario_id in output.getvalue() for scenario_id in HOSTILE)
+
+    # A day without data is an error that lists the days there are.
+    result = cli("availability", "--date", "2026-11-19")
+    assert result.exit_code == 1
+    assert "nothing is published for 2026-11-19" in result.output
+    assert "published days (newest first): 2026-11-20" in result.output
+
+
+@pytest.mark.parametrize("day", ["2026-13-40", "someday", "2026-11-20T10:00", ""])
+def test_availability_rejects_a_date_that_is_not_a_day(platform, day):
+    result = cli("availability", "--date", day)
+    assert result.exit_code == 2
+    assert "Invalid value for '--date'" in result.output and "is not a day" in result.output
+
+
+def test_availability_says_when_there_is_no_warehouse_or_nothing_published(platform):
+    result = cli("availability", "--date", "2026-11-20")
+    assert result.exit_code == 1
+    assert f"no warehouse at {platform.settings.duckdb_path}" in result.output
+
+    platform.run_reference()  # creates the warehouse, publishes no day
+    result = cli("availability", "--date", "yesterday")
+    assert result.exit_code == 1
+    assert "nothing is published yet" in result.output
+
+
+def test_version_is_the_installed_distribution_version():
+    result = cli("--version")
+    assert result.exit_code == 0
+    assert version("telemetry-availability") in result.output
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1"])
+def test_dashboard_rejects_a_port_out_of_range_at_once(port):
+    result = cli("dashboard", "--port", port)
+    assert result.exit_code == 2
+    assert "Invalid value for '--port'" in result.output and "1<=x<=65535" in result.output
+
+
+def test_backfill_of_part_of_a_day_runs_its_hours_and_says_why_the_day_is_skipped(platform):
+    write_landing(platform.settings.landing_dir, HOUR_10.start, "part-0", [wire_event("e1")])
+    write_landing(platform.settings.landing_dir, HOUR_10.end, "part-0",
+                  [wire_event("e2", time="2026-11-20T11:30:00.000Z")])
+    result = cli("backfill", "--start", "2026-11-20T10:00", "--end", "2026-11-20T12:00")
+    assert result.exit_code == 0, result.output
+    assert ("2026-11-20: only 2 of its 24 hours are in this range; run the day with "
+            "--start 2026-11-20 --end 2026-11-21") in result.output
+    runs = list(platform.instance.get_runs())
+    assert sorted(run.job_name for run in runs) == ["hourly_pipeline", "reference_data"]
+    assert all(run.is_success for run in runs)
+    (raw,) = platform.query("select count(*) as events from raw.raw_events")
+    assert raw["events"] == 2
+
+
+def test_first_backfill_without_reference_csvs_says_where_they_go(platform):
+    for csv_file in platform.settings.reference_dir.iterdir():
+        csv_file.unlink()
+    result = cli("backfill", "--start", "2026-11-20", "--end", "2026-11-21")
+    assert result.exit_code == 1
+    assert f"{platform.settings.reference_dir / 'scenarios.csv'}: file not found" in \
+        " ".join(result.output.split())
+    assert "data/reference/" in result.output and "TELEMETRY_REFERENCE_DIR" in result.output
+
+
+def test_backfill_error_is_printed_as_it_is_not_as_markup(platform):
+    (platform.settings.reference_dir / "scenarios.csv").write_text(
+        "scenario_id,scenario_name,service,slo_target_pct,stid\n"
+        f"{RICH_ID},a,s,99,1\n{RICH_ID},b,s,99,2\n")
+    result = cli("backfill", "--start", "2026-11-20", "--end", "2026-11-21")
+    assert result.exit_code == 1
+    assert f"(value '{RICH_ID}')" in result.output

@@ -18,7 +18,7 @@ from dagster import (
 )
 
 from telemetry_assets.automation.late_data import CLOCK_MARGIN_S, LateDataCursor
-from telemetry_assets.automation.run_failure import run_failure_webhook
+from telemetry_assets.automation.run_failure import failure_report, run_failure_webhook
 from telemetry_assets.definitions import defs
 from telemetry_assets.resources import RESOURCES
 from telemetry_cli.launcher import RunFailed
@@ -191,3 +191,23 @@ def test_failure_report_that_cannot_be_delivered_fails_the_tick(platform, monkey
 def test_without_a_webhook_a_failure_is_only_logged(platform, monkeypatch):
     monkeypatch.delenv("TELEMETRY_FAILURE_WEBHOOK_URLS", raising=False)
     assert run_failure_webhook(failure_context(platform)) is None
+
+
+def test_failure_report_escapes_the_error_for_slack_and_keeps_its_link(platform):
+    (platform.settings.reference_dir / "scenarios.csv").write_text(
+        "scenario_id,scenario_name,service,slo_target_pct,stid\n"
+        "<!channel>,a,s,99,1\n<!channel>,b,s,99,2\n")
+    with pytest.raises(RunFailed) as failed:
+        platform.run_reference()
+    run = platform.instance.get_run_by_id(failed.value.run_id)
+    (event,) = platform.instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_FAILURE)
+    context = build_run_status_sensor_context(
+        sensor_name="run_failure_webhook", dagster_instance=platform.instance,
+        dagster_run=run, dagster_event=event.dagster_event, resources=RESOURCES,
+    ).for_run_failure()
+    report = failure_report(context, "http://dagster.example:3000/")
+    assert "(value '<!channel>')" in report["details"]["error"]
+    text = report["text"]
+    assert "(value '&lt;!channel&gt;')" in text and "<!channel>" not in text
+    # The one deliberate link stays a link.
+    assert text.endswith(f" <http://dagster.example:3000/runs/{run.run_id}|run {run.run_id[:8]}>")

@@ -99,3 +99,38 @@ def test_ids_differing_only_in_case_are_duplicates(tmp_path):
     message = str(error.value)
     assert "line 2, column partner_id: unique_ignoring_case (value 'contoso')" in message
     assert "line 4, column partner_id: unique_ignoring_case (value 'Contoso')" in message
+
+
+def test_file_that_is_not_utf8_names_line_and_column(tmp_path):
+    path = tmp_path / "scenarios.csv"
+    path.write_bytes(HEADER.encode() + b"a,A,s,99,1\nb,Caf\xe9 au lait,s,99,2\n")
+    with pytest.raises(ReferenceDataError) as error:
+        read_reference_csv(path, ScenarioReference)
+    message = str(error.value)
+    assert str(path) in message
+    assert "line 3, column scenario_name: not UTF-8 (byte 0xe9)" in message
+
+
+def test_slo_target_that_is_not_a_number_is_named_without_a_type_error(tmp_path):
+    path, read = load(tmp_path, HEADER + "a,A,s,99,1\nb,B,s,abc,2\nc,C,s,101,3\n")
+    with pytest.raises(ReferenceDataError) as error:
+        read()
+    message = str(error.value)
+    assert "TypeError" not in message
+    assert message.splitlines() == [
+        f"{path}: 2 problem(s)",
+        "  line 3, column slo_target_pct: coerce_dtype('float64') (value 'abc')",
+        # The other rows are still checked against the rules of the column.
+        "  line 4, column slo_target_pct: less_than_or_equal_to(100) (value 101.0)",
+    ]
+
+
+def test_slo_target_that_is_not_a_number_fails_the_asset_run_clearly(platform):
+    path = platform.settings.reference_dir / "scenarios.csv"
+    path.write_text(HEADER + "a,A,s,abc,1\n")
+    with pytest.raises(RunFailed) as failed:
+        platform.run_reference()
+    message = str(failed.value)
+    assert "TypeError" not in message
+    assert f"{path}: 1 problem(s)" in message
+    assert "line 2, column slo_target_pct: coerce_dtype('float64') (value 'abc')" in message

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.parse
 import urllib.request
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -23,6 +24,7 @@ from telemetry_assets.dashboard.server import create_app
 from telemetry_assets.definitions import defs
 from telemetry_assets.resources import RESOURCES
 from telemetry_synth import generate_landing
+from tests.helpers import HOSTILE, HTML_ID, SLACK_ID
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -260,3 +262,51 @@ def test_server_answers_without_data_and_rejects_bad_input(platform, served):
         except urllib.error.HTTPError as error:
             code = error.code
         assert (query, code) == (query, status)
+
+
+class Links(HTMLParser):
+    """Every tag and link target (HTML `href` or SVG `xlink:href`) of a DOM, and the text of
+    each section, as a reader sees it."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags: set[str] = set()
+        self.targets: list[str] = []
+        self.section: str | None = None
+        self.text: dict[str | None, str] = {}
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        self.targets += [value for name, value in attrs if name in ("href", "xlink:href")]
+        if tag == "section":
+            self.section = dict(attrs).get("id")
+
+    def handle_data(self, data):
+        self.text[self.section] = self.text.get(self.section, "") + data
+
+
+def test_reference_names_are_text_on_the_page_and_in_its_charts(platform, hostile_day, served,
+                                                                 tmp_path):
+    from telemetry_assets.mood.burn_rates import current_mood
+    from telemetry_assets.mood.outbox import notify_changes
+    from telemetry_assets.resources import MoodSettings
+
+    with platform.lake.warehouse(read_only=True) as con:
+        report = current_mood(con, MoodSettings().policy)
+    assert {m.state for m in report.scenarios} == {"breaching"}
+    notify_changes(platform.lake, report, [])  # recorded, so listed on the page
+
+    url = f"{served}/?day=2026-11-20&days=7&scenario={urllib.parse.quote(HTML_ID)}"
+    with urllib.request.urlopen(url) as response:
+        html = response.read().decode()
+    assert '<a href="https://evil.example"' not in html and "<b>bold" not in html
+
+    page = Links()
+    page.feed(chromium(tmp_path, url, "--dump-dom"))
+    assert {"svg", "tspan"} <= page.tags  # Plotly drew the charts
+    assert not [target for target in page.targets if "://evil.example" in target]
+    # The ids read as they are: on the heatmap's axis and in the chosen scenario's titles.
+    assert all(scenario_id in page.text["heatmap"] for scenario_id in HOSTILE)
+    assert HTML_ID in page.text["minute"] and HTML_ID in page.text["daily"]
+    # A notification's Slack escaping (&lt;) is not what a reader of the page sees.
+    assert f"{SLACK_ID} ({HOSTILE[SLACK_ID]}) is breaching" in page.text["notifications"]

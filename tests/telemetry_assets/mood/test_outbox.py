@@ -18,7 +18,7 @@ from telemetry_assets.mood.outbox import read_notifications
 from telemetry_assets.resources import RESOURCES
 from telemetry_assets.tables import MOOD_NOTIFICATIONS
 from tests.events import wire_event
-from tests.helpers import write_landing
+from tests.helpers import HOSTILE, SLACK_ID, write_landing
 
 HISTORY_START = datetime(2026, 11, 19, 14, tzinfo=UTC)
 OUTAGE = datetime(2026, 11, 20, 10, tzinfo=UTC)
@@ -188,3 +188,26 @@ def test_without_webhooks_changes_are_recorded_unsent(platform, monkeypatch):
     assert "checkout.quote healthy -> breaching" in said
     (row,) = read_notifications(platform.lake)
     assert (row["state"], row["url"], row["status"]) == ("breaching", "", "unsent")
+
+
+def test_names_are_escaped_in_the_slack_text_and_kept_raw_in_details(hostile_day, webhooks,
+                                                                      monkeypatch):
+    steady, _ = webhooks
+    monkeypatch.setenv("TELEMETRY_MOOD_WEBHOOKS", steady.url)
+    tick(hostile_day, None)
+    posts = {details(post)["scenario_id"]: post for post in steady.received}
+    assert set(posts) == set(HOSTILE)
+    for scenario_id, name in HOSTILE.items():
+        post = posts[scenario_id]
+        assert details(post)["scenario_name"] == name
+        # Slack reads <...> as a mention or link, and & as the start of an entity.
+        assert "<" not in post["text"] and ">" not in post["text"]
+        escaped = f"{slack_escaped(scenario_id)} ({slack_escaped(name)}) is breaching"
+        assert post["text"].startswith(f":red_circle: {escaped}")
+    (recorded,) = [row for row in read_notifications(hostile_day.lake)
+                   if row["scenario_id"] == SLACK_ID]
+    assert recorded["text"] == posts[SLACK_ID]["text"]
+
+
+def slack_escaped(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
