@@ -26,11 +26,17 @@ from telemetry_assets.partitions import daily_partitions, hourly_partitions, key
 from telemetry_assets.stage import PartitionProgress, progress_log
 from telemetry_cli.watchdog import reaping_orphans
 
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The command prints a failed run's first error itself; the whole story (tracebacks included)
+# stays in the run's event log, shown in the UI.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 class BadRange(ValueError):
     """A backfill range that cannot be run, with a message saying why."""
+
+
+class BackfillStopped(RuntimeError):
+    """The backfill was asked to stop before its next run."""
 
 
 class RunFailed(RuntimeError):
@@ -163,25 +169,34 @@ class _ProgressForwarder(logging.Handler):
             self.callback(progress)
 
 
+def planned_jobs(plan: BackfillPlan) -> list[tuple[str, list[str]]]:
+    """The backfill's runs in order: each job with its partition keys (none: unpartitioned)."""
+    return [(REFERENCE_JOB, []), *((job, keys) for job, keys in
+                                   ((HOURLY_JOB, plan.hourly_keys), (DAILY_JOB, plan.daily_keys))
+                                   if keys)]
+
+
 def backfill(
     plan: BackfillPlan,
     instance: DagsterInstance,
     on_progress: Callable[[PartitionProgress], None] = lambda progress: None,
     on_run: Callable[[str, str], None] = lambda job, run_id: None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> list[str]:
-    """Reference data, then every hourly stage as one run, then every daily stage as one run."""
+    """Reference data, then every hourly stage as one run, then every daily stage as one run;
+    `should_stop` is asked before each run."""
     handler = _ProgressForwarder(on_progress)
     progress_log.addHandler(handler)
     progress_log.setLevel(logging.INFO)
     run_ids = []
     try:
         with reaping_orphans(instance):
-            run_ids.append(run_reference(instance))
-            on_run(REFERENCE_JOB, run_ids[-1])
-            for job_name, keys in ((HOURLY_JOB, plan.hourly_keys), (DAILY_JOB, plan.daily_keys)):
-                if keys:
-                    run_ids.append(run_job_range(instance, job_name, keys))
-                    on_run(job_name, run_ids[-1])
+            for job_name, keys in planned_jobs(plan):
+                if should_stop():
+                    raise BackfillStopped(f"stopped before {job_name}")
+                run_ids.append(run_job_range(instance, job_name, keys) if keys
+                               else run_reference(instance))
+                on_run(job_name, run_ids[-1])
     finally:
         progress_log.removeHandler(handler)
     return run_ids

@@ -1,7 +1,11 @@
 """The `telemetry` command: what a person does without the Dagster UI."""
 
+import os
+import signal
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -57,7 +61,14 @@ def main() -> None:
               help="End of the range, exclusive, e.g. 2026-11-21.")
 def backfill(start: datetime, end: datetime) -> None:
     """Run every stage over [START, END): hourly stages as one run, then daily stages as one run."""
-    from telemetry_cli.launcher import BadRange, RunFailed, instance_for_cli, plan_backfill
+    from telemetry_cli.launcher import (
+        BackfillStopped,
+        BadRange,
+        RunFailed,
+        instance_for_cli,
+        plan_backfill,
+        planned_jobs,
+    )
     from telemetry_cli.launcher import backfill as run_backfill
 
     try:
@@ -82,16 +93,69 @@ def backfill(start: datetime, end: datetime) -> None:
                 tasks[progress.stage] = bar.add_task(progress.stage, total=progress.total)
             bar.update(tasks[progress.stage], completed=progress.done)
 
+        done: list[str] = []
+
         def on_run(job_name: str, run_id: str) -> None:
+            done.append(job_name)
             bar.console.print(f"  {job_name}: run {run_id} succeeded")
 
-        try:
-            run_ids = run_backfill(plan, instance, on_progress, on_run)
-        except RunFailed as error:
-            # The error may quote a reference CSV, whose values must not be read as markup.
-            console.print(Text.assemble(("error:", "red"), " ", str(error)))
-            sys.exit(1)
+        with stop_signals() as stop_signal:
+            try:
+                run_ids = run_backfill(plan, instance, on_progress, on_run,
+                                       should_stop=lambda: stop_signal() is not None)
+            except (KeyboardInterrupt, RunFailed, BackfillStopped) as error:
+                signum = stop_signal()
+                if signum is None:
+                    if isinstance(error, KeyboardInterrupt):
+                        raise
+                    # The error may quote a reference CSV, whose values must not be markup.
+                    console.print(Text.assemble(("error:", "red"), " ", str(error)))
+                    sys.exit(1)
+                left = [job for job, _ in planned_jobs(plan) if job not in done]
+                console.print(
+                    f"stopped by {signal.Signals(signum).name}: done: "
+                    f"{', '.join(done) or 'none'}; not done: {', '.join(left)}. A run it "
+                    "interrupted is marked failed and its partitions keep their previous "
+                    "files; run the same command again to finish.", markup=False)
+                sys.exit(128 + signum)
     console.print(f"Done in {time.perf_counter() - started:.1f}s with {len(run_ids)} runs.")
+
+
+@contextmanager
+def stop_signals() -> Iterator[Callable[[], int | None]]:
+    """Notice SIGTERM and SIGINT while the pipeline runs; yields a function that tells the first
+    one received, if any.
+
+    Dagster takes both signals over while a run executes, interrupting the step in hand; between
+    runs they interrupt at once. Either way the signal is seen here through the wakeup fd,
+    which the interpreter writes whatever handler is installed, so no later run starts.
+    """
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    os.set_blocking(write_end, False)
+    previous_fd = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    received: list[int] = []
+
+    def interrupt(_signum: int, _frame) -> None:
+        raise KeyboardInterrupt
+
+    previous = {signum: signal.signal(signum, interrupt)
+                for signum in (signal.SIGTERM, signal.SIGINT)}
+
+    def first_received() -> int | None:
+        with suppress(BlockingIOError):
+            received.extend(number for number in os.read(read_end, 64)
+                            if number in (signal.SIGTERM, signal.SIGINT))
+        return received[0] if received else None
+
+    try:
+        yield first_received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        signal.set_wakeup_fd(previous_fd)
+        os.close(read_end)
+        os.close(write_end)
 
 
 @main.command()

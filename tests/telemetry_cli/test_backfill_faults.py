@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -32,10 +32,10 @@ def home(platform):
     return platform
 
 
-def start_backfill() -> subprocess.Popen:
+def start_backfill(end: datetime = END) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", CLI, "backfill", "--start", f"{START:%Y-%m-%dT%H:%M}",
-         "--end", f"{END:%Y-%m-%dT%H:%M}"],
+         "--end", f"{end:%Y-%m-%dT%H:%M}"],
         cwd=REPO, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,
     )
@@ -85,17 +85,23 @@ def test_two_sigkilled_backfills_do_not_block_the_next_one(home):
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_backfill_told_to_stop_stops_and_says_what_is_left(home, signum):
-    process = start_backfill()
+    # The rest of the day, quiet: the backfill of the whole day has a daily run after the
+    # hourly one it is stopped in.
+    generate_landing(home.settings.landing_dir, home.settings.reference_dir, END,
+                     START + timedelta(days=1), events_per_hour=100, seed=4)
+    process = start_backfill(START + timedelta(days=1))
     deadline = time.monotonic() + 120
     while not holders(home.instance):
         assert process.poll() is None, process.stdout.read()
         assert time.monotonic() < deadline
         time.sleep(0.02)
+    time.sleep(0.5)  # inside the step's work, not between steps
     process.send_signal(signum)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 128 + signum, output
     assert "Traceback" not in output
-    assert "stopped" in output and "not done" in output
+    # Interrupted in its step, or let finish: either way the daily run never starts.
+    assert "stopped by" in output and "not done: " in output and "daily_pipeline" in output
     runs = home.instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.STARTED]))
     assert runs == []  # nothing left running, nothing holding a slot
     assert not holders(home.instance)
