@@ -108,7 +108,7 @@ classified as (
             when not is_object then 'JSON value is not an object'
             when doc.id is null then 'missing required field id'
             when id_kind <> 's' then 'id must be a string'
-            when trim(val.id) = '' then 'id is empty'
+            when trim(val.id, ' ' || chr(9) || chr(10) || chr(13)) = '' then 'id is empty'
             when doc.time is null then 'missing required field time'
             when time_kind <> 's' then 'time must be a string'
             when parsed_time is null then 'time is not an ISO-8601 timestamp'
@@ -155,13 +155,14 @@ select
     line_number,
     reject_reason,
     case when reject_reason is not null then coalesce(text, cast(line as varchar)) end as raw_line,
-    trim(val.id) as event_id,
+    -- Trimmed of all whitespace (SPEC §3): a padded copy is the same event.
+    trim(val.id, ' ' || chr(9) || chr(10) || chr(13)) as event_id,
     parsed_time as event_time,
     val.data.baseType as base_type,
     val.ext.cloud.environment as cloud_environment,
     val.ext.cloud.roleInstance as role_instance,
     val.ext.sll.libVer as sll_version,
-    try_cast(regexp_extract(val.ext.sll.libVer, '^[ ]*([0-9]+)', 1) as integer) as sll_major,
+    try_cast(regexp_extract(val.ext.sll.libVer, '^\s*([0-9]+)', 1) as integer) as sll_major,
     val.data.cC as correlation_context,
     val.data.baseData.operationName as operation_name,
     val.data.baseData.callerName as caller_name,

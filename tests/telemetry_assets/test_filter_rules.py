@@ -1,11 +1,13 @@
 """SPEC §3 keep/derive rules, on literal events run through the raw and filtered SQL."""
 
+import json
 from contextlib import closing
 from datetime import timedelta
 
 import pytest
 from dagster import TimeWindow
 
+from telemetry_core.landing import classify_event_lines
 from telemetry_core.sql import compute_connection
 from tests.events import MISSING, wire_event
 from tests.helpers import (
@@ -238,3 +240,12 @@ def test_translation_matches_scenario_and_partner_ids_padded_with_tabs():
         (row,) = rows(con, "select * from translated")
     assert (row["scenario_key"], row["scenario_known"]) == ("checkout.quote", True)
     assert (row["partner_key"], row["partner_known"]) == ("contoso", True)
+
+
+def test_event_ids_are_trimmed_of_all_whitespace_so_padded_copies_are_duplicates():
+    kept = classify([wire_event("\tq1 \r\n"), wire_event("q1"), wire_event(" \t")])
+    # One event kept, its padded copy a duplicate; a whitespace-only id is no id at all.
+    assert sorted((row["event_id"], row["exclusion_reason"] or "") for row in kept) == [
+        ("q1", ""), ("q1", "duplicate")]
+    (verdict,) = classify_event_lines([json.dumps(wire_event("\t\n")).encode()])
+    assert verdict.reason == "id is empty"
