@@ -1,6 +1,6 @@
-"""Sensors: landing files that arrive late re-run their hour, then its day; failed runs are posted.
+"""Landing files that arrive late re-run their hour, then its day.
 
-Late data. An hour is re-run when one of its landing files changed (was written or renamed into
+An hour is re-run when one of its landing files changed (was written or renamed into
 the folder: its ctime) after the run that last materialized `raw_events` for that hour started,
 so the run cannot have read it. The re-run reads all of the hour's files again and the pipeline
 keeps one copy per event id, so a late file is counted once however often the hour runs. Once
