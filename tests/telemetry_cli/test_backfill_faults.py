@@ -28,7 +28,7 @@ def home(platform):
     shutil.copy(REPO / "deploy" / "dagster.yaml",
                 Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml")
     generate_landing(platform.settings.landing_dir, platform.settings.reference_dir, START, END,
-                     events_per_hour=150_000, seed=3, files_per_hour=2)
+                     events_per_hour=100_000, seed=3, files_per_hour=2)
     return platform
 
 
