@@ -60,9 +60,13 @@ def _partition_dir(table: Table, start: datetime | None) -> str:
         raise ValueError(f"{table.qualified_name} is partitioned by {table.grain.value}")
     # No ':' (Hadoop-style readers such as Spark reject it) and no `key=value` form: DuckDB and
     # Spark would read that as a partition column, and `hour` would shadow a real column.
-    if table.grain is Grain.HOUR:
-        return f"{start:%Y-%m-%dT%H}"
-    return f"{start:%Y-%m-%d}"
+    return f"{start:{_DIR_FORMATS[table.grain]}}"
+
+
+# A partition's directory name by grain; read back by repair_hint.
+_DIR_FORMATS = {Grain.HOUR: "%Y-%m-%dT%H", Grain.DAY: "%Y-%m-%d"}
+_DIR_STEPS = {Grain.HOUR: timedelta(hours=1), Grain.DAY: timedelta(days=1)}
+_CLI_FORMATS = {Grain.HOUR: "%Y-%m-%dT%H:%M", Grain.DAY: "%Y-%m-%d"}
 
 
 def _sql_string(value: str) -> str:
@@ -92,17 +96,24 @@ class Lake:
 
     def repair_hint(self, path: Path) -> str:
         """What to run so the damaged partition file is written anew."""
-        partition = path.parent.name
-        try:
-            start = datetime.strptime(partition[:10], "%Y-%m-%d")
-        except ValueError:
-            return "re-run the asset that writes it"
-        hours = len(partition) > 10
-        end = start + (timedelta(hours=int(partition[11:]) + 1) if hours else timedelta(days=1))
-        start += timedelta(hours=int(partition[11:])) if hours else timedelta()
-        fmt = "%Y-%m-%dT%H:%M" if hours else "%Y-%m-%d"
-        return (f"re-run its partition, e.g. `telemetry backfill --start {start:{fmt}} "
-                f"--end {end:{fmt}}` (a re-run replaces the file)")
+        for grain, dir_format in _DIR_FORMATS.items():
+            try:
+                start = datetime.strptime(path.parent.name, dir_format)
+            except ValueError:
+                continue
+            end = start + _DIR_STEPS[grain]
+            shown = _CLI_FORMATS[grain]
+            return (f"re-run its partition, e.g. `telemetry backfill --start {start:{shown}} "
+                    f"--end {end:{shown}}` (a re-run replaces the file)")
+        return "re-run the asset that writes it"
+
+    def describe_damage(self, error: Exception) -> str | None:
+        """For a read that failed on a damaged lake file: which file, why, and the repair."""
+        damaged = self.damaged_file(error)
+        if damaged is None:
+            return None
+        return (f"{damaged} cannot be read ({str(error).splitlines()[0]}); "
+                f"{self.repair_hint(damaged)}")
 
     def write(self, table: Table, start: datetime | None, relation: duckdb.DuckDBPyRelation) -> int:
         """Replace one partition with the relation's rows, atomically; returns the row count."""

@@ -223,11 +223,10 @@ def print_availability(day: date) -> None:
     except FileNotFoundError as error:
         raise click.ClickException(str(error)) from error
     except duckdb.Error as error:
-        damaged = lake.damaged_file(error)
-        if damaged is None:
+        damage = lake.describe_damage(error)
+        if damage is None:
             raise
-        raise click.ClickException(f"{damaged} cannot be read ({str(error).splitlines()[0]}); "
-                                   f"{lake.repair_hint(damaged)}") from error
+        raise click.ClickException(damage) from error
     table = RichTable(title=f"Availability per scenario, {day:%Y-%m-%d} (worst first)")
     for header in ("scenario", "name", "requests", "failed", "availability %", "SLO %",
                    "SLO met", "p95 ms"):

@@ -43,14 +43,12 @@ def create_app(store: TelemetryStore | None = None, policy: MoodPolicy | None = 
         except (NoData, FileNotFoundError) as missing:
             return HTMLResponse(render_message("No data", str(missing)), status_code=404)
         except duckdb.Error as error:
-            damaged = lake.damaged_file(error)
-            if damaged is None:
+            damage = lake.describe_damage(error)
+            if damage is None:
                 raise
             # Say which file, and how to repair it, rather than a bare server error.
-            return HTMLResponse(render_message(
-                "A data file is damaged",
-                f"{damaged} cannot be read ({str(error).splitlines()[0]}); "
-                f"{lake.repair_hint(damaged)}."), status_code=503)
+            return HTMLResponse(render_message("A data file is damaged", damage + "."),
+                                status_code=503)
         return HTMLResponse(render(data, plotly_src=PLOTLY_PATH))
 
     def plotly(_request: Request) -> Response:
