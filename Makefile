@@ -26,10 +26,12 @@ demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 system-packages:
 	@bash deploy/install-system-packages.sh
 
+# Most tests wait on servers and subprocesses, so a pytest worker per core keeps every core busy;
+# a file's tests stay on one worker, so its module-scoped servers start once.
 test: $(STAMP) system-packages
 	$(BIN)/ruff check .
 	$(DG) check defs
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -4,6 +4,7 @@ import csv
 import gzip
 import io
 import math
+import socket
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,15 @@ from telemetry_assets.stage import stage_params
 from telemetry_core.landing import LINE_SCHEMA, hour_folder
 from telemetry_core.sql import compute_connection, load_sql
 from tests.events import as_lines, ndjson, wire_event
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the kernel's choice, so parallel workers differ)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 HOUR_10 = TimeWindow(DAY + timedelta(hours=10), DAY + timedelta(hours=11))

@@ -4,7 +4,7 @@ back through others. Run alone with `pytest tests/test_architecture.py`."""
 import ast
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO
 
 # A package may import only itself and packages of a lower rank.
 PACKAGE_RANKS = {

@@ -19,9 +19,9 @@ from telemetry_assets.definitions import defs
 from telemetry_assets.resources import RESOURCES
 from telemetry_cli.launcher import plan_backfill
 from telemetry_synth import generate_landing
+from tests.helpers import REPO
 from tests.platform import run_requested
 
-REPO = Path(__file__).resolve().parents[2]
 START = datetime(2026, 11, 18, tzinfo=UTC)
 REPOSITORY = defs.get_repository_def()
 CLI = "from telemetry_cli.main import main; main()"

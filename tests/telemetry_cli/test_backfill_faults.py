@@ -15,8 +15,8 @@ from dagster import DagsterRunStatus, RunsFilter
 
 from telemetry_assets.stage import COMPUTE_POOL
 from telemetry_synth import generate_landing
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 START = datetime(2026, 11, 18, tzinfo=UTC)
 END = datetime(2026, 11, 18, 3, tzinfo=UTC)
 CLI = "from telemetry_cli.main import main; main()"

@@ -12,14 +12,9 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+from tests.helpers import REPO, free_port
+
 TOKEN = "test-token"
-REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:

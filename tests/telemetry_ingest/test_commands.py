@@ -7,7 +7,7 @@ import sys
 from click.testing import CliRunner
 
 from telemetry_cli.main import main
-from tests.telemetry_ingest.servers import REPO, free_port
+from tests.helpers import REPO, free_port
 
 
 def test_serve_and_consume_have_help() -> None:
