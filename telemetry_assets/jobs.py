@@ -1,4 +1,5 @@
-"""The jobs, their names, and the run tags the platform reads and writes: stated here once."""
+"""The jobs, their names, and the run tags and metadata keys the platform both writes and reads:
+stated here once."""
 
 from dagster import AssetSelection, define_asset_job
 
@@ -21,6 +22,9 @@ LAUNCHED_BY_TAG = "telemetry/launched_by"
 # The process that executes a run in-process, so that a run whose process died can be told apart.
 HOST_TAG = "telemetry/host"
 PID_TAG = "telemetry/pid"
+# Materialization metadata of filtered_events: later hours the run made stale (a copy of an event
+# they kept was seen earlier), which the late-data sensor re-runs.
+LATER_HOURS_TO_RERUN = "later_hours_to_rerun"
 
 
 def _assets_of(grain: Grain) -> AssetSelection:

@@ -50,6 +50,14 @@ def partition_starts(grain: Grain, window: TimeWindow | None) -> list[datetime |
             for key in keys_in(partitions, window)]
 
 
+def key_of(grain: Grain, start: datetime) -> str:
+    """The key of the partition of this grain that starts at `start` (naive UTC)."""
+    partitions = partitions_of(grain)
+    step = partitions.time_window_for_partition_key(partitions.get_first_partition_key())
+    (key,) = keys_in(partitions, TimeWindow(start, start + (step.end - step.start)))
+    return key
+
+
 def windows_of(grain: Grain, keys: list[str]) -> list[tuple[str, TimeWindow]]:
     """Each key with its window."""
     partitions = partitions_of(grain)

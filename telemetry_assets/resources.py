@@ -33,8 +33,13 @@ class _EnvironmentDefaults(ConfigurableResource):
         return environ
 
 
+# SPEC §2: the same event id seen again within this long after a copy is the same event.
+DEDUPE_HORIZON = timedelta(hours=24)
+
+
 class TelemetryStore(_EnvironmentDefaults):
-    """The platform's storage: landing files, reference CSVs, Parquet lake, warehouse."""
+    """The platform's storage (landing files, reference CSVs, Parquet lake, warehouse) and how
+    long an event id stays one event (the dedupe horizon, in hours)."""
 
     VARIABLES: ClassVar[Mapping[str, str]] = {
         "data_dir": "TELEMETRY_DATA_DIR",
@@ -42,6 +47,7 @@ class TelemetryStore(_EnvironmentDefaults):
         "reference_dir": "TELEMETRY_REFERENCE_DIR",
         "lake_dir": "TELEMETRY_LAKE_DIR",
         "duckdb_path": "TELEMETRY_DUCKDB_PATH",
+        "dedupe_horizon_hours": "TELEMETRY_DEDUPE_HORIZON_HOURS",
     }
 
     data_dir: str | None = None
@@ -49,6 +55,12 @@ class TelemetryStore(_EnvironmentDefaults):
     reference_dir: str | None = None
     lake_dir: str | None = None
     duckdb_path: str | None = None
+    dedupe_horizon_hours: int | None = None
+
+    @property
+    def dedupe_horizon(self) -> timedelta:
+        return duration(self.environment(), self.VARIABLES["dedupe_horizon_hours"],
+                        DEDUPE_HORIZON, timedelta(hours=1))
 
     @property
     def settings(self) -> Settings:
@@ -130,14 +142,25 @@ class MoodSettings(_EnvironmentDefaults):
         return split_urls(self.environment().get(self.VARIABLES["webhooks"], ""))
 
 
-def _minutes(value: str, name: str) -> int:
+def duration(environ: Mapping[str, str], name: str, default: timedelta,
+             unit: timedelta) -> timedelta:
+    """A duration given as a whole number of `unit`s in the variable `name`, or the default."""
+    value = environ.get(name, "").strip()
+    if not value:
+        return default
     try:
-        minutes = int(value)
+        count = int(value)
     except ValueError:
-        raise ValueError(f"{name} must be a whole number of minutes, not {value!r}") from None
-    if minutes < 0:
-        raise ValueError(f"{name} must not be negative, not {minutes}")
-    return minutes
+        raise ValueError(
+            f"{name} must be a whole number of {_unit_name(unit)}, not {value!r}"
+        ) from None
+    if count < 0:
+        raise ValueError(f"{name} must not be negative, not {count}")
+    return unit * count
+
+
+def _unit_name(unit: timedelta) -> str:
+    return "hours" if unit == timedelta(hours=1) else "minutes"
 
 
 @dataclass(frozen=True)
@@ -154,16 +177,11 @@ class AutomationPolicy:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "AutomationPolicy":
         env = os.environ if environ is None else environ
         defaults = cls()
-
-        def duration(name: str, default: timedelta, unit: timedelta) -> timedelta:
-            value = env.get(name, "").strip()
-            return unit * _minutes(value, name) if value else default
-
         return cls(
-            hourly_delay=duration("TELEMETRY_HOURLY_DELAY_MINUTES", defaults.hourly_delay,
+            hourly_delay=duration(env, "TELEMETRY_HOURLY_DELAY_MINUTES", defaults.hourly_delay,
                                   timedelta(minutes=1)),
             daily_lookback=defaults.daily_lookback,
-            late_data_lookback=duration("TELEMETRY_LATE_DATA_LOOKBACK_HOURS",
+            late_data_lookback=duration(env, "TELEMETRY_LATE_DATA_LOOKBACK_HOURS",
                                         defaults.late_data_lookback, timedelta(hours=1)),
             failure_webhooks=tuple(split_urls(env.get("TELEMETRY_FAILURE_WEBHOOK_URLS", ""))),
             dagster_ui_url=env.get("TELEMETRY_DAGSTER_UI_URL", "").strip() or None,

@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from dagster import DagsterInstance, TimeWindow
+from dagster import AssetKey, DagsterInstance, TimeWindow
 
 from telemetry_assets.definitions import defs
 from telemetry_assets.jobs import (
     DAILY_JOB,
     HOST_TAG,
     HOURLY_JOB,
+    LATER_HOURS_TO_RERUN,
     LAUNCHED_BY_TAG,
     PID_TAG,
     RANGE_END_TAG,
@@ -24,6 +25,7 @@ from telemetry_assets.jobs import (
 )
 from telemetry_assets.partitions import daily_partitions, hourly_partitions, keys_in
 from telemetry_assets.stage import PartitionProgress, progress_log
+from telemetry_assets.tables import FILTERED_EVENTS
 from telemetry_cli.watchdog import reaping_orphans
 
 # The command prints a failed run's first error itself; the whole story (tracebacks included)
@@ -174,6 +176,17 @@ def planned_jobs(plan: BackfillPlan) -> list[tuple[str, list[str]]]:
     return [(REFERENCE_JOB, []), *((job, keys) for job, keys in
                                    ((HOURLY_JOB, plan.hourly_keys), (DAILY_JOB, plan.daily_keys))
                                    if keys)]
+
+
+def later_hours_to_rerun(instance: DagsterInstance, run_id: str) -> list[str]:
+    """Hours after an hourly run's range that kept events the run holds earlier copies of."""
+    result = instance.fetch_materializations(AssetKey(FILTERED_EVENTS.asset), limit=1)
+    for record in result.records:
+        materialization = record.asset_materialization
+        if record.run_id == run_id and materialization:
+            listed = materialization.metadata.get(LATER_HOURS_TO_RERUN)
+            return list(listed.value) if listed else []
+    return []
 
 
 def backfill(

@@ -61,11 +61,13 @@ def main() -> None:
               help="End of the range, exclusive, e.g. 2026-11-21.")
 def backfill(start: datetime, end: datetime) -> None:
     """Run every stage over [START, END): hourly stages as one run, then daily stages as one run."""
+    from telemetry_assets.jobs import HOURLY_JOB
     from telemetry_cli.launcher import (
         BackfillStopped,
         BadRange,
         RunFailed,
         instance_for_cli,
+        later_hours_to_rerun,
         plan_backfill,
         planned_jobs,
     )
@@ -98,6 +100,14 @@ def backfill(start: datetime, end: datetime) -> None:
         def on_run(job_name: str, run_id: str) -> None:
             done.append(job_name)
             bar.console.print(f"  {job_name}: run {run_id} succeeded")
+            if job_name == HOURLY_JOB and (later := later_hours_to_rerun(instance, run_id)):
+                first_day = date.fromisoformat(later[0][:10])
+                after_last = date.fromisoformat(later[-1][:10]) + timedelta(days=1)
+                bar.console.print(
+                    f"  {len(later)} later hour(s) counted events this range holds earlier "
+                    f"copies of: {', '.join(later)}. The late_landing_files sensor re-runs "
+                    "them; without the daemon, run `telemetry backfill --start "
+                    f"{first_day} --end {after_last}`.", markup=False)
 
         with stop_signals() as stop_signal:
             try:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -23,6 +24,7 @@ from telemetry_core.sql import compute_connection, load_sql
 LINE_SCHEMA = pa.schema(
     [("file", pa.string()), ("line_number", pa.int64()), ("line", pa.binary())]
 )
+ARRIVAL_SCHEMA = pa.schema([("file", pa.string()), ("arrived_at", pa.timestamp("us"))])
 LANDING_SUFFIXES = (".jsonl", ".jsonl.gz")
 # classify_event_lines judges events on their own, wherever their time falls.
 _ANY_TIME = {"window_start": datetime(1, 1, 1), "window_end": datetime(9999, 12, 31)}
@@ -159,6 +161,31 @@ def read_lines(paths: Sequence[Path]) -> tuple[pa.Table, list[StreamDefect]]:
     return pa.Table.from_batches(batches, schema=LINE_SCHEMA), defects
 
 
+def arrival_times(paths: Sequence[Path]) -> pa.Table:
+    """When each file landed (its modification time, naive UTC): of two copies of an event id
+    in one hour, the one that landed first is the event. A file gone since the listing is left
+    out; its lines are not read either."""
+    names, times = [], []
+    for path in paths:
+        try:
+            modified = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            continue
+        names.append(str(path))
+        times.append(modified // 1000)
+    return pa.table({"file": pa.array(names, pa.string()),
+                     "arrived_at": pa.array(times, pa.timestamp("us"))}, schema=ARRIVAL_SCHEMA)
+
+
+def register_landing(
+    con: duckdb.DuckDBPyConnection, lines: pa.Table, arrivals: pa.Table | None = None
+) -> None:
+    """The raw stage's two inputs on `con`: the numbered lines and when each file landed (no
+    arrival time for lines that come from no file)."""
+    con.register("landing_lines", lines)
+    con.register("landing_arrivals", ARRIVAL_SCHEMA.empty_table() if arrivals is None else arrivals)
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The raw stage's judgement of one line: why it is rejected, or the event's time."""
@@ -186,7 +213,7 @@ def classify_event_lines(lines: Sequence[bytes]) -> list[Verdict]:
         schema=LINE_SCHEMA,
     )
     with closing(compute_connection()) as con:
-        con.register("landing_lines", table)
+        register_landing(con, table)
         judged = {number: Verdict(reason, None if reason else time)
                   for number, reason, time in con.execute(
                       "select line_number, reject_reason, event_time from ("

@@ -15,7 +15,7 @@ import pyarrow as pa
 from dagster import TimeWindow
 
 from telemetry_assets.stage import stage_params
-from telemetry_core.landing import LINE_SCHEMA, hour_folder
+from telemetry_core.landing import LINE_SCHEMA, hour_folder, register_landing
 from telemetry_core.sql import compute_connection, load_sql
 from tests.events import as_lines, ndjson, wire_event
 
@@ -62,10 +62,12 @@ def lines_table(lines: list[bytes], file: str = "landing.jsonl") -> pa.Table:
     )
 
 
-def run_stage(con: duckdb.DuckDBPyConnection, stage: str, name: str, window: TimeWindow) -> None:
+def run_stage(con: duckdb.DuckDBPyConnection, stage: str, name: str, window: TimeWindow,
+              **params) -> None:
     """Run dbt_like_sql/<stage>/<name>.sql for the window into a temp table named after it."""
     sql = load_sql(stage, name)
-    con.execute(f"create or replace temp table {name} as {sql}", stage_params(sql, window))
+    con.execute(f"create or replace temp table {name} as {sql}",
+                stage_params(sql, window, **params))
 
 
 def rows(con: duckdb.DuckDBPyConnection, query: str) -> list[dict]:
@@ -74,14 +76,22 @@ def rows(con: duckdb.DuckDBPyConnection, query: str) -> list[dict]:
 
 
 def classify(events: list[dict | str], window: TimeWindow = HOUR_10,
-             allow_list: str = OPERATION_SCENARIOS_CSV) -> list[dict]:
-    """raw_events then filtered_events on literal events; one dict per event, by event id."""
+             allow_list: str = OPERATION_SCENARIOS_CSV, earlier: list[dict] = (),
+             horizon_hours: int = 24) -> list[dict]:
+    """raw_events then filtered_events on literal events, `earlier` being the raw events of the
+    hours before the window; one dict per event, by event id."""
     with closing(compute_connection()) as con:
-        con.register("landing_lines", lines_table(as_lines(*events)))
+        register_landing(con, lines_table(as_lines(*events)))
         run_stage(con, "raw", "raw_events", window)
         con.execute("delete from raw_events where reject_reason is not null")
+        con.register("earlier_raw_events", pd.DataFrame({
+            "event_id": pd.Series([event["id"] for event in earlier], dtype="string"),
+            "event_time": pd.to_datetime([event["time"] for event in earlier], utc=True,
+                                         format="ISO8601")
+            .tz_convert(None).astype("datetime64[us]"),
+        }))
         con.register("operation_scenarios", csv_frame(allow_list))
-        run_stage(con, "staging", "filtered_events", window)
+        run_stage(con, "staging", "filtered_events", window, dedupe_horizon_hours=horizon_hours)
         return rows(con, "select * from filtered_events order by event_id")
 
 

@@ -1,13 +1,21 @@
 -- raw_events: one row per non-blank line of the landing files of the window, flattened per SPEC §2.
 -- Grain: landing line (file, line_number). reject_reason is null for a valid event; a rejected
 -- line goes to quarantine.rejected_events with that reason.
--- Input: landing_lines(file, line_number, line BLOB). Window: the landing folder's hour; an event
--- whose time falls outside it is rejected rather than silently counted in another hour.
+-- Input: landing_lines(file, line_number, line BLOB) and landing_arrivals(file, arrived_at), when
+-- each file landed (its modification time), which decides the first copy of a repeated event id.
+-- Window: the landing folder's hour; an event whose time falls outside it is rejected rather than
+-- silently counted in another hour.
 -- DuckDB-specific on purpose (JSON parsing); every later stage is portable SQL.
 with decoded as (
     -- A byte-order mark may open a file written by some editors; it is not part of the event.
     select file, line_number, line, ltrim(try(decode(line)), chr(65279)) as text
     from landing_lines
+),
+
+arrived as (
+    select lines.*, arrivals.arrived_at
+    from decoded as lines
+    left join landing_arrivals as arrivals on lines.file = arrivals.file
 ),
 
 nonblank as (
@@ -16,7 +24,7 @@ nonblank as (
         -- try() would fall back to row-at-a-time for every vector holding one bad line.
         json_valid(text) and left(ltrim(text, ' ' || chr(9) || chr(10) || chr(13)), 1) = '{'
             as is_object
-    from decoded
+    from arrived
     where text is null or not regexp_full_match(text, '[ \t\r]*')
 ),
 
@@ -24,6 +32,7 @@ parsed as (
     select
         file,
         line_number,
+        arrived_at,
         line,
         text,
         is_object,
@@ -153,6 +162,7 @@ classified as (
 select
     file as source_file,
     line_number,
+    arrived_at,
     reject_reason,
     case when reject_reason is not null then coalesce(text, cast(line as varchar)) end as raw_line,
     -- Trimmed of all whitespace (SPEC §3): a padded copy is the same event.

@@ -3,6 +3,12 @@
 -- event, else one of duplicate, wrong_type, non_prod, test_traffic, unattributed (checked in
 -- that order). Window: event_time in [$window_start, $window_end).
 --
+-- Duplicates (SPEC §2): a copy is a duplicate when the same id was seen earlier within the
+-- horizon ($dedupe_horizon_hours): in an earlier hour (earlier_raw_events: the raw events of the
+-- horizon before the window, whichever hours are there), or earlier in this hour's landing order
+-- (the file that landed first, then the line). Every earlier copy counts, kept or not, so each
+-- hour's verdict depends only on the raw events: a range run and a run per hour agree.
+--
 -- SPEC §3 compares values trimmed of all whitespace (spaces, tabs, CR, LF), and DuckDB's trim()
 -- strips only spaces. Two anchored regexp_replace calls trim alike in DuckDB and Spark SQL: each
 -- pattern matches at most once, so DuckDB's replace-first and Spark's replace-all agree, and the
@@ -23,6 +29,14 @@ with events as (
     where
         event_time >= cast($window_start as timestamp)
         and event_time < cast($window_end as timestamp)
+),
+
+earlier_copies as (
+    -- The latest copy before the window of each of its ids; only it can be within the horizon.
+    select event_id, max(event_time) as latest_earlier_time
+    from earlier_raw_events
+    where event_id in (select event_id from events)
+    group by event_id
 ),
 
 trimmed as (
@@ -76,14 +90,20 @@ derived as (
     select
         e.*,
         row_number() over (
-            partition by e.event_id order by e.source_file, e.line_number
+            partition by e.event_id order by e.arrived_at, e.source_file, e.line_number
         ) as copy_number,
+        coalesce(
+            c.latest_earlier_time
+            >= e.event_time - cast($dedupe_horizon_hours as integer) * interval 1 hour,
+            false
+        ) as seen_earlier,
         lower(coalesce(e.cloud_environment_trimmed, '')) as environment_key,
         nullif(e.cc_scenario_trimmed, '') as context_scenario,
         nullif(e.cc_partner_trimmed, '') as context_partner,
         a.scenario_id as allow_list_scenario
     from trimmed as e
     left join allow_list as a on lower(e.operation_name_trimmed) = a.operation_key
+    left join earlier_copies as c on e.event_id = c.event_id
 ),
 
 attributed as (
@@ -134,7 +154,7 @@ select
     request_status,
     coalesce(request_status < 5, false) as is_success,
     case
-        when copy_number > 1 then 'duplicate'
+        when copy_number > 1 or seen_earlier then 'duplicate'
         when lower(coalesce(base_type_trimmed, '')) not in (
             'ms.qos.incomingservicerequest', 'incomingservicerequest'
         ) then 'wrong_type'

@@ -19,7 +19,7 @@ from telemetry_assets.partitions import Grain
 from telemetry_assets.resources import TelemetryStore
 from telemetry_assets.stage import each_partition, stage_params, stage_policies
 from telemetry_assets.tables import RAW_EVENTS, REJECTED_EVENTS
-from telemetry_core.landing import landing_files, read_lines
+from telemetry_core.landing import arrival_times, landing_files, read_lines, register_landing
 from telemetry_core.sql import compute_connection, load_sql
 
 _DEFECT_SCHEMA = pa.schema(
@@ -70,7 +70,7 @@ def landing_events(context: AssetExecutionContext, store: TelemetryStore):
             [vars(defect) for defect in defects], schema=_DEFECT_SCHEMA
         )
         with closing(compute_connection()) as con:
-            con.register("landing_lines", lines)
+            register_landing(con, lines, arrival_times(files))
             con.register("stream_defects", stream_defects)
             con.execute(
                 "create temp table classified as " + sql, stage_params(sql, window)

@@ -2,16 +2,55 @@
 
 from collections import Counter
 from contextlib import closing
+from datetime import timedelta
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
+import duckdb
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, TimeWindow
 
-from telemetry_assets.partitions import Grain
+from telemetry_assets.jobs import LATER_HOURS_TO_RERUN
+from telemetry_assets.lake import Lake
+from telemetry_assets.partitions import Grain, key_of, windows_of
 from telemetry_assets.resources import TelemetryStore
 from telemetry_assets.stage import each_partition, register_inputs, stage_asset, stage_params
-from telemetry_assets.tables import EVENT_OUTCOMES, FILTERED_EVENTS
+from telemetry_assets.tables import EVENT_OUTCOMES, FILTERED_EVENTS, RAW_EVENTS
 from telemetry_core.sql import compute_connection, load_sql, utc_naive
 
 EXCLUSION_REASONS = ("duplicate", "wrong_type", "non_prod", "test_traffic", "unattributed")
+
+
+def register_earlier_copies(
+    con: duckdb.DuckDBPyConnection, lake: Lake, window: TimeWindow, horizon: timedelta
+) -> None:
+    """`earlier_raw_events`: the raw events of the horizon before the window, from the hours
+    processed so far (an hour that arrives later re-runs this one: see later_hours_to_rerun)."""
+    found = lake.register(con, RAW_EVENTS, TimeWindow(window.start - horizon, window.start),
+                          view_name="earlier_raw_events", existing_only=True)
+    if not found:
+        con.execute("create or replace view earlier_raw_events as "
+                    "select event_id, event_time from raw_events where false")
+
+
+def later_hours_to_rerun(lake: Lake, run: TimeWindow, horizon: timedelta) -> list[str]:
+    """Processed hours after the run that kept an event whose id the run has seen earlier, within
+    the horizon: their copy is now a duplicate, so they must be run again."""
+    with closing(compute_connection()) as con:
+        found = lake.register(con, FILTERED_EVENTS, TimeWindow(run.end, run.end + horizon),
+                              view_name="later_kept", existing_only=True)
+        if not found:
+            return []
+        lake.register(con, RAW_EVENTS, TimeWindow(max(run.start, run.end - horizon), run.end),
+                      view_name="run_copies")
+        hours = con.execute(
+            """
+            select distinct cast(date_trunc('hour', later.event_time) as timestamp)
+            from later_kept as later
+            join run_copies as copy on later.event_id = copy.event_id
+            where copy.event_time >= later.event_time - $horizon
+            order by 1
+            """,
+            {"horizon": horizon},
+        ).fetchall()
+    return [key_of(Grain.HOUR, hour) for (hour,) in hours]
 
 
 @stage_asset(
@@ -22,12 +61,15 @@ EXCLUSION_REASONS = ("duplicate", "wrong_type", "non_prod", "test_traffic", "una
 def filtered_events(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
     """Keep, derive and dedupe the hour's events; count every event's outcome beside them."""
     lake = store.lake
+    horizon = store.dedupe_horizon
     sql = load_sql(FILTERED_EVENTS.schema, FILTERED_EVENTS.name)
     outcomes: Counter = Counter()
     for _key, window, done in each_partition(context, FILTERED_EVENTS.name, Grain.HOUR):
         with closing(compute_connection()) as con:
             register_inputs(con, lake, FILTERED_EVENTS.inputs, window)
-            con.execute("create temp table classified as " + sql, stage_params(sql, window))
+            register_earlier_copies(con, lake, window, horizon)
+            con.execute("create temp table classified as " + sql, stage_params(
+                sql, window, dedupe_horizon_hours=horizon // timedelta(hours=1)))
             kept = lake.write(
                 FILTERED_EVENTS,
                 window.start,
@@ -47,9 +89,17 @@ def filtered_events(context: AssetExecutionContext, store: TelemetryStore) -> Ma
             outcomes.update(dict(outcome_rows.project("outcome, events").fetchall()))
         done(kept)
     lake.publish_views([FILTERED_EVENTS, EVENT_OUTCOMES])
+    windows = [window for _, window in windows_of(Grain.HOUR, list(context.partition_keys))]
+    stale = later_hours_to_rerun(lake, TimeWindow(windows[0].start, windows[-1].end), horizon)
+    if stale:
+        context.log.warning(
+            f"{len(stale)} later hour(s) kept events this run has seen earlier within "
+            f"{horizon}; the late_landing_files sensor re-runs them: {', '.join(stale)}"
+        )
     excluded = {reason: outcomes[reason] for reason in EXCLUSION_REASONS}
     return MaterializeResult(
         metadata={
+            LATER_HOURS_TO_RERUN: MetadataValue.json(stale),
             "kept": outcomes["kept"],
             "excluded": sum(excluded.values()),
             **{f"excluded_{reason}": count for reason, count in excluded.items()},

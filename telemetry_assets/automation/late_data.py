@@ -7,9 +7,15 @@ keeps one copy per event id, so a late file is counted once however often the ho
 an hour of an already published day is materialized again, the day is re-run too: the day is
 requested only after its hours are, never alongside them, so that it reads their new files.
 
+An event id seen again within the dedupe horizon is one event, and the copy in the earliest hour
+wins. So when an hour runs after later ones (its files were late, or it was backfilled after
+them), those later hours may have kept an event that is now a duplicate: filtered_events lists
+them in its `later_hours_to_rerun` metadata, and they are re-run too (then their days).
+
 The cursor is a file-change watermark: only hours with a file changed since the previous
 evaluation are compared with Dagster's records. It never passes the start of a run still in
-progress, because such a run may have listed an hour's files before a late one arrived.
+progress, because such a run may have listed an hour's files before a late one arrived. Beside
+it, the last filtered_events materialization whose later hours were judged.
 """
 
 import json
@@ -37,6 +43,7 @@ from telemetry_assets.automation.schedules import DAY_INPUTS
 from telemetry_assets.jobs import (
     DAILY_JOB,
     HOURLY_JOB,
+    LATER_HOURS_TO_RERUN,
     PARTITION_TAG,
     RANGE_END_TAG,
     RANGE_START_TAG,
@@ -47,7 +54,7 @@ from telemetry_assets.jobs import (
 )
 from telemetry_assets.partitions import daily_partitions, hourly_partitions, keys_in, window_of_key
 from telemetry_assets.resources import AutomationPolicy, AutomationSettings, TelemetryStore
-from telemetry_assets.tables import RAW_EVENTS, SCENARIO_DAILY
+from telemetry_assets.tables import FILTERED_EVENTS, RAW_EVENTS, SCENARIO_DAILY
 from telemetry_core.landing import landing_files
 
 # File times come from the kernel's coarse clock (or whole seconds on some network filesystems)
@@ -63,13 +70,15 @@ class LateDataCursor:
     """Files changed before `files_after` (less the clock margin) have been judged already."""
 
     files_after: float = 0.0
+    # Storage id of the last filtered_events materialization whose stale hours were requested.
+    filtered_after: int | None = None
 
     @classmethod
     def parse(cls, text: str | None) -> "LateDataCursor":
         return cls(**json.loads(text)) if text else cls()
 
     def to_json(self) -> str:
-        return json.dumps({"files_after": self.files_after})
+        return json.dumps({"files_after": self.files_after, "filtered_after": self.filtered_after})
 
 
 def run_window(run: DagsterRun) -> TimeWindow | None:
@@ -110,6 +119,12 @@ class _Records:
         # A run without a start time (imported history) is dated by its materialization.
         started = run.start_time if run and run.start_time else record.timestamp
         return started, dict(run.dagster_run.tags) if run else {}
+
+    def latest_storage_id(self, asset_key: AssetKey, partition_key: str) -> int | None:
+        result = self.instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition_key]), limit=1
+        )
+        return result.records[0].storage_id if result.records else None
 
     def newest_since(
         self, asset_key: AssetKey, partition_keys: list[str], after: float
@@ -165,6 +180,43 @@ def late_hour_requests(
     return requests
 
 
+def later_hour_requests(
+    records: _Records, filtered_after: int | None, since: datetime
+) -> tuple[list[RunRequest], int | None]:
+    """Hours that a newer run of an earlier hour lists as stale (they kept a copy of an event seen
+    earlier), unless they have run again since; and the new position of the cursor."""
+    asset_key = AssetKey(FILTERED_EVENTS.asset)
+    listed_by: dict[str, int] = {}
+    newest = filtered_after
+    while True:
+        result = records.instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=asset_key, after_storage_id=newest,
+                               after_timestamp=None if newest else since.timestamp()),
+            limit=500, ascending=True,
+        )
+        for record in result.records:
+            newest = record.storage_id
+            materialization = record.asset_materialization
+            listed = materialization.metadata.get(LATER_HOURS_TO_RERUN) if materialization else None
+            for hour in listed.value if listed else []:
+                listed_by[hour] = record.storage_id
+        if not result.has_more:
+            break
+    requests = []
+    for hour, storage_id in sorted(listed_by.items()):
+        latest = records.latest_storage_id(asset_key, hour)
+        if latest is not None and latest > storage_id:
+            continue  # it ran after the earlier hour did, so it read that hour's copies
+        requests.append(RunRequest(
+            job_name=HOURLY_JOB,
+            partition_key=hour,
+            run_key=f"earlier-copies:{hour}:{storage_id}",
+            tags={TRIGGER_TAG: "late_data", "telemetry/reason": "an earlier hour holds copies "
+                  "of events this hour kept"},
+        ))
+    return requests, newest
+
+
 def stale_day_requests(
     records: _Records, days: list[str], unfinished: list[RunRecord]
 ) -> list[RunRequest]:
@@ -208,13 +260,15 @@ def evaluate_late_data(
     unfinished = list(instance.get_run_records(RunsFilter(statuses=UNFINISHED)))
     records = _Records(instance)
     requests = late_hour_requests(records, landing_dir, hours, previous.files_after)
+    later, filtered_after = later_hour_requests(records, previous.filtered_after, since)
+    requests += later
     requests += stale_day_requests(records, days, unfinished)
     watermark = min([scan_started, *(run.start_time for run in unfinished if run.start_time)])
     # A run left "started" by a killed process must not pin the watermark for ever.
     watermark = max(watermark, since.timestamp())
     return SensorResult(
         run_requests=requests,
-        cursor=LateDataCursor(watermark).to_json(),
+        cursor=LateDataCursor(watermark, filtered_after).to_json(),
         skip_reason=None if requests else (
             f"no landing file arrived after its hour was processed (last {len(hours)} hours)"
         ),
@@ -227,8 +281,8 @@ def evaluate_late_data(
     minimum_interval_seconds=60,
     description="Re-runs an hour when a landing file arrives after the hour was processed "
     f"(last TELEMETRY_LATE_DATA_LOOKBACK_HOURS, default "
-    f"{AutomationPolicy().late_data_lookback // timedelta(hours=1)}), then the day that "
-    "contains it.",
+    f"{AutomationPolicy().late_data_lookback // timedelta(hours=1)}), and the later hours "
+    "holding copies of its events, then the days that contain them.",
 )
 def late_landing_files(context: SensorEvaluationContext, store: TelemetryStore,
                        automation: AutomationSettings):

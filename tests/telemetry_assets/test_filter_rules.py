@@ -184,6 +184,39 @@ def test_duplicate_of_excluded_event_is_counted_as_duplicate_once():
     assert reasons == ["duplicate", "non_prod"]
 
 
+def reasons_by_id(events: list[dict], earlier: list[dict], **options) -> dict:
+    return {row["event_id"]: row["exclusion_reason"]
+            for row in classify(events, earlier=earlier, **options)}
+
+
+def test_a_copy_seen_in_an_earlier_hour_within_the_horizon_is_a_duplicate():
+    earlier = [
+        wire_event("yesterday-within", time="2026-11-19T10:30:00Z"),  # 23h45m before
+        wire_event("yesterday-beyond", time="2026-11-19T10:14:59Z"),  # 24h00m01s before
+        wire_event("an-hour-ago", time="2026-11-20T09:59:59.999Z"),
+    ]
+    events = [wire_event(event_id, time="2026-11-20T10:15:00Z")
+              for event_id in ("yesterday-within", "yesterday-beyond", "an-hour-ago", "new")]
+    assert reasons_by_id(events, earlier) == {
+        "yesterday-within": "duplicate", "yesterday-beyond": None, "an-hour-ago": "duplicate",
+        "new": None,
+    }
+
+
+def test_the_dedupe_horizon_is_configurable():
+    earlier = [wire_event("two-hours-ago", time="2026-11-20T08:15:00Z")]
+    events = [wire_event("two-hours-ago", time="2026-11-20T10:15:00Z")]
+    assert reasons_by_id(events, earlier, horizon_hours=1) == {"two-hours-ago": None}
+    assert reasons_by_id(events, earlier, horizon_hours=2) == {"two-hours-ago": "duplicate"}
+
+
+def test_an_earlier_copy_counts_even_when_it_was_itself_excluded():
+    # Dedupe comes first (SPEC §3 order): the hour's copy is the same event as the earlier one,
+    # whatever became of that one, so a copy never resurrects an excluded event.
+    earlier = [wire_event("x", time="2026-11-20T09:00:00Z", environment="dev")]
+    assert reasons_by_id([wire_event("x")], earlier) == {"x": "duplicate"}
+
+
 def test_window_edges_are_half_open():
     events = [
         wire_event("first", time="2026-11-20T10:00:00.000Z"),

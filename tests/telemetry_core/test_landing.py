@@ -6,7 +6,7 @@ from contextlib import closing
 
 import pytest
 
-from telemetry_core.landing import landing_files, read_lines
+from telemetry_core.landing import landing_files, read_lines, register_landing
 from telemetry_core.sql import compute_connection
 from tests.events import wire_event
 from tests.helpers import DAY, HOUR_10, lines_table, rows, run_stage, write_landing
@@ -16,7 +16,7 @@ HOUR_KEY = "2026-11-20-10:00"
 
 def reject_reasons(*lines: str) -> list[str | None]:
     with closing(compute_connection()) as con:
-        con.register("landing_lines", lines_table([line.encode() for line in lines]))
+        register_landing(con, lines_table([line.encode() for line in lines]))
         run_stage(con, "raw", "raw_events", HOUR_10)
         return [row["reject_reason"] for row in rows(con, "select * from raw_events "
                                                          "order by line_number")]
@@ -28,7 +28,7 @@ def event_json(**fields) -> str:
 
 def test_valid_event_is_flattened_to_spec_names():
     with closing(compute_connection()) as con:
-        con.register("landing_lines", lines_table([event_json(
+        register_landing(con, lines_table([event_json(
             cc="ms.b.tel.scenario=a", sc_scenario="b", sc_partner="c", test_header="t",
             quote_is_test="false", is_test="", lib_ver="4.10.2", status=3, latency=12.5,
         ).encode()]))
@@ -120,7 +120,7 @@ def test_hour_edges_belong_to_their_own_hour():
 
 def test_invalid_utf8_is_quarantined():
     with closing(compute_connection()) as con:
-        con.register("landing_lines", lines_table([b'{"id": "\xff\xfe"}']))
+        register_landing(con, lines_table([b'{"id": "\xff\xfe"}']))
         run_stage(con, "raw", "raw_events", HOUR_10)
         (row,) = rows(con, "select reject_reason, raw_line from raw_events")
     assert row["reject_reason"] == "line is not valid UTF-8"

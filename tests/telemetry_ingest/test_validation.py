@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from telemetry_core.landing import classify_event_lines
+from telemetry_core.landing import classify_event_lines, register_landing
 from telemetry_ingest.ingest import Ingestor
 from tests.events import wire_event
 
@@ -83,7 +83,7 @@ def raw_stage_verdict(line: bytes, hour: datetime) -> str | None:
     from tests.helpers import lines_table
 
     with closing(compute_connection()) as con:
-        con.register("landing_lines", lines_table([line]))
+        register_landing(con, lines_table([line]))
         (reason,) = con.execute(
             "select reject_reason from (" + load_sql("raw", "raw_events") + ")",
             {"window_start": hour, "window_end": hour + timedelta(hours=1)},
