@@ -38,6 +38,9 @@ PUBLISHED_TABLES = (SCENARIO_DAILY, SCENARIO_PARTNER_DAILY, SCENARIO_MINUTE)
 
 QUALITY_SUMMARY = Table("quality", "quality_summary", Grain.DAY,
                         (EVENT_OUTCOMES, REJECTED_EVENTS, VALIDATED))
+# Files under the landing folder that no hour reads (file, reason), as of the last summary.
+UNREAD_LANDING_FILES = Table("quality", "unread_landing_files", Grain.SNAPSHOT,
+                             written_by="quality_summary")
 
 # One row per mood change and webhook, written by the service_mood sensor before it posts.
 MOOD_NOTIFICATIONS = Table("alerts", "mood_notifications", Grain.SNAPSHOT,

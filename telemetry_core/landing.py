@@ -7,18 +7,20 @@ Python logic) and DuckDB parses every line in the raw stage's SQL.
 """
 
 import os
+import re
 import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
+from telemetry_core.settings import FIRST_PARTITION
 from telemetry_core.sql import compute_connection, load_sql
 
 LINE_SCHEMA = pa.schema(
@@ -62,6 +64,49 @@ def landing_files(landing_dir: Path, hour_start: datetime) -> list[Path]:
         for path in folder.iterdir()
         if path.is_file() and not path.name.startswith(".") and path.name.endswith(LANDING_SUFFIXES)
     )
+
+
+@dataclass(frozen=True)
+class UnreadFile:
+    """A file under the landing folder that no partition will ever read, and why."""
+
+    path: str
+    reason: str
+
+
+_FOLDERS = re.compile(r"date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})")
+
+
+def unread_landing_files(landing_dir: Path, now: datetime) -> list[UnreadFile]:
+    """Files under `events/` outside every hour the pipeline reads: not in a `date=/hour=`
+    folder, not named .jsonl or .jsonl.gz, before the first partition, or in an hour beginning
+    more than an hour after `now` (naive UTC; nearer ones are events a little ahead of the
+    clock, read when their hour closes). Hidden and temporary files are not data."""
+    root = landing_dir / "events"
+    if not root.is_dir():
+        return []
+    unread = []
+    for path in sorted(root.rglob("*")):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        folders = "/".join(path.relative_to(root).parts[:-1])
+        matched = _FOLDERS.fullmatch(folders)
+        try:
+            hour = datetime.fromisoformat(f"{matched[1]}T{matched[2]}:00") if matched else None
+        except ValueError:
+            hour = None
+        if hour is None:
+            reason = "not in a date=YYYY-MM-DD/hour=HH folder"
+        elif not path.name.endswith(LANDING_SUFFIXES):
+            reason = "not a .jsonl or .jsonl.gz file"
+        elif hour < FIRST_PARTITION:
+            reason = f"before the first partition ({FIRST_PARTITION:%Y-%m-%d})"
+        elif hour > now + timedelta(hours=1):
+            reason = "in an hour more than an hour ahead"
+        else:
+            continue
+        unread.append(UnreadFile(str(path), reason))
+    return unread
 
 
 def _plain_chunks(path: Path) -> Iterator[bytes]:

@@ -1,8 +1,10 @@
 """The daily data-quality summary: what came in, what was set aside and why, which rules held."""
 
 from contextlib import closing
+from datetime import UTC, datetime
 
 import pandas as pd
+import pyarrow as pa
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from telemetry_assets.checks.audits import AUDITS, ledger
@@ -10,7 +12,8 @@ from telemetry_assets.checks.schemas import QualitySummary
 from telemetry_assets.partitions import Grain
 from telemetry_assets.resources import QualitySettings, TelemetryStore
 from telemetry_assets.stage import each_partition, register_inputs, stage_asset, stage_params
-from telemetry_assets.tables import QUALITY_SUMMARY, SCENARIO_MINUTE
+from telemetry_assets.tables import QUALITY_SUMMARY, SCENARIO_MINUTE, UNREAD_LANDING_FILES
+from telemetry_core.landing import unread_landing_files
 from telemetry_core.sql import compute_connection, load_sql
 
 
@@ -43,12 +46,25 @@ def quality_summary(context: AssetExecutionContext, store: TelemetryStore,
             frame = QualitySummary.validate(frame, lazy=True)
             done(lake.write(QUALITY_SUMMARY, window.start, con.from_df(frame)))
         days.append(frame)
-    lake.publish_views([QUALITY_SUMMARY])
+    unread = unread_landing_files(store.settings.landing_dir,
+                                  datetime.now(UTC).replace(tzinfo=None))
+    with closing(compute_connection()) as con:
+        lake.write(UNREAD_LANDING_FILES, None, con.from_arrow(pa.table(
+            {"file": [f.path for f in unread], "reason": [f.reason for f in unread]},
+            schema=pa.schema([("file", pa.string()), ("reason", pa.string())]),
+        )))
+    lake.publish_views([QUALITY_SUMMARY, UNREAD_LANDING_FILES])
+    if unread:
+        context.log.warning(
+            f"{len(unread)} landing file(s) are outside every hour the pipeline reads, e.g. "
+            f"{unread[0].path} ({unread[0].reason}): see {UNREAD_LANDING_FILES.qualified_name}"
+        )
     summary = pd.concat(days, ignore_index=True)
     latest = summary.iloc[-1]
     return MaterializeResult(
         metadata={
             "summary": MetadataValue.md(summary.to_markdown(index=False)),
+            "unread_landing_files": len(unread),
             "rejected_lines": int(latest["rejected_lines"]),
             "checks_failed": int(latest["checks_failed"]),
             "table": QUALITY_SUMMARY.qualified_name,

@@ -10,7 +10,7 @@ from dagster import TimeWindow
 
 from telemetry_assets.mood.burn_rates import Episode, MoodPolicy, MoodReport, current_mood, episodes
 from telemetry_assets.partitions import hourly_partitions, keys_in
-from telemetry_assets.tables import MOOD_NOTIFICATIONS
+from telemetry_assets.tables import MOOD_NOTIFICATIONS, UNREAD_LANDING_FILES
 
 HEATMAP_BUCKET_MINUTES = 10
 PARTNERS_SHOWN = 15
@@ -226,6 +226,11 @@ def gather(con: duckdb.DuckDBPyConnection, selection: Selection | None,
             "hour_keys": keys_in(hourly_partitions, TimeWindow(start, end)),
         }):
             quality[row["kind"]][row["reason"]] = int(row["events"])
+    if UNREAD_LANDING_FILES.qualified_name in views:
+        # Not of the day: files that no day will ever count, as of the last summary.
+        quality["unread files"] = {row["reason"]: int(row["files"]) for row in _rows(
+            con, f"select reason, count(*) as files from {UNREAD_LANDING_FILES.qualified_name} "
+            "group by reason", {})}
 
     notifications = []
     if MOOD_NOTIFICATIONS.qualified_name in views:

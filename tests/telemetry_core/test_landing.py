@@ -3,10 +3,17 @@
 import gzip
 import json
 from contextlib import closing
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 
-from telemetry_core.landing import landing_files, read_lines, register_landing
+from telemetry_core.landing import (
+    landing_files,
+    read_lines,
+    register_landing,
+    unread_landing_files,
+)
 from telemetry_core.sql import compute_connection
 from tests.events import wire_event
 from tests.helpers import DAY, HOUR_10, lines_table, rows, run_stage, write_landing
@@ -234,3 +241,30 @@ def test_damaged_gzip_keeps_every_line_before_the_damage(tmp_path, damage):
         assert 600 <= table.num_rows <= 1500
         read = table.column("line").to_pylist()
         assert read[:600] == [line.encode() for line in lines[:600]]
+
+
+def test_files_no_hour_reads_are_named_with_the_reason(tmp_path: Path):
+    events = tmp_path / "events"
+    hour = events / "date=2026-11-20" / "hour=10"
+    hour.mkdir(parents=True)
+    for name in ("a.jsonl", "b.jsonl.gz", ".c.jsonl.1234.tmp", "notes.txt"):
+        (hour / name).write_bytes(b"")
+    for folder, name in (("date=1970-01-01/hour=00", "epoch.jsonl"),
+                         ("date=2026-13-40/hour=00", "bad-date.jsonl"),
+                         ("date=2026-11-20/hour=10/extra", "deep.jsonl"),
+                         ("date=2026-11-28/hour=13", "soon.jsonl"),
+                         ("date=2026-11-28/hour=14", "later.jsonl")):
+        (events / folder).mkdir(parents=True)
+        (events / folder / name).write_bytes(b"")
+    (events / "stray.jsonl").write_bytes(b"")
+
+    unread = unread_landing_files(tmp_path, now=datetime(2026, 11, 28, 12, 50))
+    assert {Path(file.path).name: file.reason for file in unread} == {
+        "notes.txt": "not a .jsonl or .jsonl.gz file",
+        "epoch.jsonl": "before the first partition (2026-01-01)",
+        "bad-date.jsonl": "not in a date=YYYY-MM-DD/hour=HH folder",
+        "deep.jsonl": "not in a date=YYYY-MM-DD/hour=HH folder",
+        "later.jsonl": "in an hour more than an hour ahead",
+        "stray.jsonl": "not in a date=YYYY-MM-DD/hour=HH folder",
+    }
+    assert unread_landing_files(tmp_path / "nothing-landed-yet", now=datetime(2026, 11, 28)) == []

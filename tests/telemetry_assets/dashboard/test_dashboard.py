@@ -104,6 +104,12 @@ def published_day(platform):
         platform.settings.landing_dir, platform.settings.reference_dir, DAY,
         DAY.replace(day=21), events_per_hour=2_000, seed=11, files_per_hour=2,
     )
+    # Files no hour reads: in no hour folder, named like no landing file, before the partitions.
+    events = platform.settings.landing_dir / "events"
+    (events / "stray.jsonl").write_text("{}\n")
+    (events / "date=2026-11-20" / "hour=10" / "notes.txt").write_text("{}\n")
+    (events / "date=1970-01-01" / "hour=00").mkdir(parents=True)
+    (events / "date=1970-01-01" / "hour=00" / "epoch.jsonl").write_text("{}\n")
     platform.run_reference()
     platform.run_hours(*[f"2026-11-20-{hour:02d}:00" for hour in range(24)])
     platform.run_days("2026-11-20")
@@ -205,6 +211,11 @@ def test_page_in_chromium_shows_the_published_numbers(platform, published_day, s
         published_day.malformed_lines == sum(rejected.values())
     for reason, lines in rejected.items():
         assert number(page.cell("quality", f"quarantined/{reason}", "count")) == lines
+
+    assert number(page.cell("quality", "", "unread-total")) == 3
+    for reason in ("not in a date=YYYY-MM-DD/hour=HH folder", "not a .jsonl or .jsonl.gz file",
+                   "before the first partition (2026-01-01)"):
+        assert number(page.cell("quality", f"unread files/{reason}", "count")) == 1
 
     # The generator's incidents are on the page: 20 to 60 % errors page within minutes, so
     # each is listed for its scenario, starting during it.
