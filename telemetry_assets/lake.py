@@ -4,7 +4,8 @@ Each partition of each table is one Parquet file, written to a temporary name, f
 renamed over the previous version. A re-run replaces exactly that partition, an interrupted run
 leaves the previous file in place, and runs for different partitions never touch the same file,
 so any number of processes can write at once. The warehouse file only holds views over the
-files; it is opened read-write for the few milliseconds it takes to (re)define them.
+files, for other tools; it is opened read-write for the few milliseconds it takes to (re)define
+them. The platform's own readers (dashboard, CLI, mood) make their views afresh: see Lake.read.
 """
 
 import contextlib
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import duckdb
 import pyarrow.parquet as pq
@@ -22,6 +23,8 @@ from dagster import TimeWindow
 
 from telemetry_assets.partitions import Grain, partition_starts
 from telemetry_core.durable import replacing
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -45,11 +48,28 @@ class Table:
         return self.written_by or self.name
 
 
+@dataclass(frozen=True)
+class Reading(Generic[T]):
+    """A reader's answer, and the damaged files it was answered without (each described with
+    the command that repairs it)."""
+
+    value: T
+    damage: tuple[str, ...] = ()
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """Which version of a file is there: a rewrite renames a new inode over it."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
 class UpstreamMissing(RuntimeError):
     """An input partition has not been materialized yet."""
 
 
-T = TypeVar("T")
 _PARQUET_PATH = re.compile(r"'([^']+\.parquet)'")
 
 
@@ -189,35 +209,99 @@ class Lake:
                 )
             con.execute("commit")
 
-    def read(self, query: Callable[[duckdb.DuckDBPyConnection], T], attempts: int = 5) -> T:
-        """`query` over a short read-only visit to the warehouse, answered even while a run
-        replaces the files it reads.
+    def read(self, query: Callable[[duckdb.DuckDBPyConnection], T],
+             attempts: int = 5) -> "Reading[T]":
+        """`query` over the warehouse's views, answered even while a run replaces the files it
+        reads, even when one of them is damaged, and even when the lake has moved.
 
         DuckDB opens a file once to plan a scan and again to read it: a file renamed over in
         between is read with the other file's metadata and the query fails. Readers are far
-        more frequent than rewrites, and a retry reads the new file whole; a file that keeps
-        failing is damaged, and its error names it (see damaged_file).
+        more frequent than rewrites, and a retry reads the new file whole. A file that fails
+        again unchanged is damaged: it is left out and named in the answer, so that one torn
+        partition hides nothing but itself. Then, or when the warehouse's views read another
+        lake than this one, the views are made afresh in memory from the lake as it is.
         """
-        for attempt in range(attempts):
+        left_out: dict[Path, str] = {}
+        failed_as: dict[Path, tuple[int, int, int] | None] = {}
+        attempt = 0
+        while True:
             try:
-                with self.warehouse(read_only=True) as con:
-                    return query(con)
-            except duckdb.ProgrammingError:
-                raise  # a wrong query or a missing view: asking again changes nothing
-            except duckdb.Error:
+                with self._reader(set(left_out)) as con:
+                    try:
+                        return Reading(query(con), tuple(left_out.values()))
+                    except Exception as error:
+                        # The query's own answer ("no such day", say) may be due to them.
+                        for damage in left_out.values():
+                            error.add_note(f"left out a damaged file: {damage}")
+                        raise
+            except duckdb.Error as error:
+                damaged = self.damaged_file(error)
+                if damaged is None and isinstance(error, duckdb.ProgrammingError):
+                    raise  # a wrong query or a missing view: asking again changes nothing
+                if damaged is not None and damaged not in left_out:
+                    identity = _identity(damaged)
+                    if failed_as.get(damaged, ()) == identity:
+                        left_out[damaged] = self.describe_damage(error) or str(damaged)
+                        continue
+                    failed_as[damaged] = identity
                 # Mixed metadata shows as "Invalid data", "Could not read enough bytes", ...
-                if attempt == attempts - 1:
+                attempt += 1
+                if attempt >= attempts:
                     raise
                 time.sleep(0.01 * 2 ** attempt)
-        raise AssertionError("unreachable")
+
+    @contextlib.contextmanager
+    def _reader(self, left_out: set[Path]) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The warehouse, read-only; or, with files to leave out or views over another lake,
+        views made in memory over this lake's files."""
+        if not left_out:
+            with self.warehouse(read_only=True) as con:
+                if all(str(self.root) in sql for (sql,) in con.execute(
+                        "select sql from duckdb_views() where not internal").fetchall()):
+                    yield con
+                    return
+        with self._fresh_views(left_out) as con:
+            yield con
+
+    @contextlib.contextmanager
+    def _fresh_views(self, left_out: set[Path]) -> Iterator[duckdb.DuckDBPyConnection]:
+        table_dirs = sorted(path for path in self.root.glob("*/*") if path.is_dir())
+        if not any(next(path.glob("*/data.parquet"), None) for path in table_dirs):
+            raise FileNotFoundError(
+                f"nothing in the lake at {self.root}: run the pipeline first (make demo)"
+            )
+        con = duckdb.connect()
+        try:
+            con.execute("set TimeZone = 'UTC'")
+            for table_dir in table_dirs:
+                pattern = table_dir / "*" / "data.parquet"
+                if any(path.parent.parent == table_dir for path in left_out):
+                    files = [str(path) for path in sorted(table_dir.glob("*/data.parquet"))
+                             if path not in left_out]
+                    source = "[" + ", ".join(_sql_string(file) for file in files) + "]"
+                else:
+                    files = [None] if next(table_dir.glob("*/data.parquet"), None) else []
+                    source = _sql_string(str(pattern))
+                if not files:
+                    continue
+                schema, name = table_dir.parent.name, table_dir.name
+                con.execute(f'create schema if not exists "{schema}"')
+                con.execute(
+                    f'create view "{schema}"."{name}" as select * from '
+                    f"read_parquet({source}, union_by_name = true, hive_partitioning = false)"
+                )
+            yield con
+        finally:
+            con.close()
 
     @contextlib.contextmanager
     def warehouse(
         self, read_only: bool = True, timeout_s: float = 60.0
     ) -> Iterator[duckdb.DuckDBPyConnection]:
         """Open the warehouse, waiting while another process briefly holds its file lock."""
-        self.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-        if read_only and not self.warehouse_path.exists():
+        if not read_only:
+            self.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+        elif not self.warehouse_path.exists():
             raise FileNotFoundError(
                 f"no warehouse at {self.warehouse_path}: run the pipeline first (make demo)"
             )

@@ -36,7 +36,7 @@ def build_for_demo() -> tuple[str, object]:
     execute(instance_for_cli(), DASHBOARD_JOB, {})
     store = TelemetryStore()
     policy = MoodSettings().policy
-    report = store.lake.read(lambda con: current_mood(con, policy))
+    report = store.lake.read(lambda con: current_mood(con, policy)).value
     return str(dashboard_path(store.settings).absolute()), report
 
 

@@ -213,10 +213,10 @@ def print_availability(day: date) -> None:
 
     lake = TelemetryStore().lake
 
-    def day_rows(con) -> list[tuple]:
+    def day_rows(con) -> list[tuple] | list[date]:
         days = published_days(con)
         if day not in days:
-            raise click.ClickException(_not_published(day, days))
+            return days
         return con.execute(
             f"""
             select scenario_id, scenario_name, total_requests, failed_requests,
@@ -229,7 +229,7 @@ def print_availability(day: date) -> None:
         ).fetchall()
 
     try:
-        rows = lake.read(day_rows)
+        reading = lake.read(day_rows)
     except FileNotFoundError as error:
         raise click.ClickException(str(error)) from error
     except duckdb.Error as error:
@@ -237,6 +237,17 @@ def print_availability(day: date) -> None:
         if damage is None:
             raise
         raise click.ClickException(damage) from error
+    rows = reading.value
+    err = Console(stderr=True)
+    for damage in reading.damage:
+        # Soft-wrapped: a path broken across lines could not be copied.
+        err.print(Text.assemble(("left out a damaged file:", "yellow"), " ", damage),
+                  soft_wrap=True)
+    if not rows or isinstance(rows[0], date):
+        if reading.damage:
+            raise click.ClickException(
+                f"nothing can be read for {day:%Y-%m-%d}: see the damaged files above")
+        raise click.ClickException(_not_published(day, rows))
     table = RichTable(title=f"Availability per scenario, {day:%Y-%m-%d} (worst first)")
     for header in ("scenario", "name", "requests", "failed", "availability %", "SLO %",
                    "SLO met", "p95 ms"):

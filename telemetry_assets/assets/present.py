@@ -1,5 +1,6 @@
 """Presentation: the availability dashboard, rebuilt whenever the published tables change."""
 
+from dataclasses import replace
 from pathlib import Path
 
 from dagster import (
@@ -36,7 +37,10 @@ def dashboard(context: AssetExecutionContext, store: TelemetryStore,
               mood: MoodSettings) -> MaterializeResult:
     """The latest published day's availability dashboard as one self-contained HTML file."""
     policy = mood.policy
-    data = store.lake.read(lambda con: gather(con, None, policy))
+    reading = store.lake.read(lambda con: gather(con, None, policy))
+    data = replace(reading.value, damage=reading.damage)
+    for damage in reading.damage:
+        context.log.warning(f"the dashboard leaves out a damaged file: {damage}")
     path = dashboard_path(store.settings).absolute()
     # Readers (a browser, a file server) never see a half-written page.
     write_bytes(path, render(data).encode())

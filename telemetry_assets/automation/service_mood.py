@@ -39,10 +39,12 @@ def service_mood_sensor(context: SensorEvaluationContext, store: TelemetryStore,
     policy = mood.policy
     try:
         # Closed before posting: a slow webhook must not hold the warehouse open.
-        report = lake.read(lambda con: current_mood(con, policy))
+        reading = lake.read(lambda con: current_mood(con, policy))
     except (FileNotFoundError, duckdb.CatalogException) as missing:
         return SkipReason(f"cannot evaluate the mood yet: {missing}")
-    evaluation = notify_changes(lake, report, urls)
+    for damage in reading.damage:
+        context.log.warning(f"the mood is judged without a damaged file: {damage}")
+    evaluation = notify_changes(lake, reading.value, urls)
     context.update_cursor(json.dumps({"storage_id": storage_id}))
     context.log.info(evaluation.summary())
     return SkipReason(evaluation.summary())

@@ -110,6 +110,8 @@ class DashboardData:
     mood: MoodReport | None
     policy: MoodPolicy
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    # Damaged lake files the figures were read without, each with its repair.
+    damage: tuple[str, ...] = ()
 
     @property
     def incidents(self) -> list[Episode]:

@@ -1,5 +1,6 @@
 """The dashboard over HTTP: every request reads the warehouse read-only, briefly, and renders."""
 
+from dataclasses import replace
 from datetime import date
 
 import duckdb
@@ -39,9 +40,10 @@ def create_app(store: TelemetryStore | None = None, policy: MoodPolicy | None = 
             return HTMLResponse(render_message("Bad request", str(error)), status_code=400)
         try:
             # The connection is closed before rendering: a reader never holds the warehouse long.
-            data = lake.read(lambda con: gather(con, selection, policy))
+            reading = lake.read(lambda con: gather(con, selection, policy))
         except (NoData, FileNotFoundError) as missing:
-            return HTMLResponse(render_message("No data", str(missing)), status_code=404)
+            said = "; ".join([str(missing), *getattr(missing, "__notes__", [])])
+            return HTMLResponse(render_message("No data", said), status_code=404)
         except duckdb.Error as error:
             damage = lake.describe_damage(error)
             if damage is None:
@@ -49,6 +51,7 @@ def create_app(store: TelemetryStore | None = None, policy: MoodPolicy | None = 
             # Say which file, and how to repair it, rather than a bare server error.
             return HTMLResponse(render_message("A data file is damaged", damage + "."),
                                 status_code=503)
+        data = replace(reading.value, damage=reading.damage)
         return HTMLResponse(render(data, plotly_src=PLOTLY_PATH))
 
     def plotly(_request: Request) -> Response:

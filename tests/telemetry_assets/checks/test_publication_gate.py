@@ -99,29 +99,48 @@ def test_a_day_without_traffic_is_summarised_as_zeros_and_published_empty(platfo
     assert platform.query("select * from published.scenario_daily") == []
 
 
-def test_a_damaged_publication_is_named_to_readers_and_replaced_by_a_rerun(published_day):
-    platform = published_day
+def test_a_damaged_publication_is_named_and_hides_only_its_own_day(published_day):
+    from click.testing import CliRunner
+    from starlette.testclient import TestClient
+
     from telemetry_assets.dashboard.server import create_app
     from telemetry_assets.tables import SCENARIO_DAILY
+    from telemetry_cli.main import main
+
+    platform = published_day
+    next_day = DAY.replace(day=21)
+    write_landing(platform.settings.landing_dir, next_day.replace(hour=8), "b",
+                  [wire_event(f"n{i}", time=f"2026-11-21T08:{i:02d}:00Z") for i in range(10)])
+    platform.run_hours(*[f"2026-11-21-{hour:02d}:00" for hour in range(24)])
+    platform.run_days("2026-11-21")
 
     path = platform.lake.partition_path(SCENARIO_DAILY, DAY)
     good = path.read_bytes()
     path.write_bytes(good[: len(good) // 2] + b"\x00" * 64)  # a torn, damaged file
-    from starlette.testclient import TestClient
+    repair = "telemetry backfill --start 2026-11-20 --end 2026-11-21"
 
-    page = TestClient(create_app()).get("/")
-    assert page.status_code == 503
-    assert str(path) in page.text
-    assert "telemetry backfill --start 2026-11-20 --end 2026-11-21" in page.text
-    hourly = platform.lake.partition_path(MINUTE_AGGREGATE, DAY.replace(hour=23))
-    assert "--start 2026-11-20T23:00 --end 2026-11-21T00:00" in platform.lake.repair_hint(hourly)
-    from click.testing import CliRunner
+    # The other day is served as usual, with the damaged file and its repair named above it.
+    page = TestClient(create_app()).get("/?day=2026-11-21")
+    assert page.status_code == 200
+    assert 'id="damage"' in page.text and str(path) in page.text and repair in page.text
+    assert 'data-scenario="checkout.quote"' in page.text
+    shown = CliRunner().invoke(main, ["availability", "--date", "2026-11-21"])
+    assert shown.exit_code == 0, shown.output
+    assert "checkout.quote" in shown.output and str(path) in " ".join(shown.output.split())
 
-    from telemetry_cli.main import main
-
+    # The damaged day itself says why it cannot be shown.
+    page = TestClient(create_app()).get("/?day=2026-11-20")
+    assert page.status_code == 404
+    assert str(path) in page.text and repair in page.text
     printed = CliRunner().invoke(main, ["availability", "--date", DAY_KEY])
     assert printed.exit_code == 1 and printed.exception.__class__ is SystemExit
-    assert str(path) in printed.output and "telemetry backfill" in printed.output
+    said = " ".join(printed.output.split())
+    assert str(path) in said and repair in said and "nothing can be read for 2026-11-20" in said
+
+    hourly = platform.lake.partition_path(MINUTE_AGGREGATE, DAY.replace(hour=23))
+    assert "--start 2026-11-20T23:00 --end 2026-11-21T00:00" in platform.lake.repair_hint(hourly)
     platform.run_days(DAY_KEY)  # reading the old publication must not stop its repair
-    assert platform.query("select count(*) as n from published.scenario_daily")[0]["n"] > 0
-    assert TestClient(create_app()).get("/").status_code == 200
+    assert platform.query("select count(*) as n from published.scenario_daily "
+                          "where date = date '2026-11-20'")[0]["n"] > 0
+    page = TestClient(create_app()).get("/?day=2026-11-20")
+    assert page.status_code == 200 and 'id="damage"' not in page.text
