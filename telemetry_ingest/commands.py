@@ -41,11 +41,13 @@ def serve(host: str, port: int, landing_dir: Path | None, workers: int, access_l
 
     Accepted bearer tokens come from TELEMETRY_INGEST_TOKENS (comma-separated); the request
     size limit from TELEMETRY_INGEST_MAX_BODY_BYTES (default 16 MiB); bodies in flight from
-    TELEMETRY_INGEST_MAX_INFLIGHT_BYTES (64 MiB) and a body's time to arrive from
+    TELEMETRY_INGEST_MAX_INFLIGHT_BYTES (64 MiB); a request's time to send its headers from
+    TELEMETRY_INGEST_HEADER_TIMEOUT_SECONDS (10) and its body from
     TELEMETRY_INGEST_BODY_TIMEOUT_SECONDS (30).
     """
     import uvicorn
 
+    from telemetry_ingest.protocol import HeaderDeadlineProtocol
     from telemetry_ingest.settings import IngestSettings
 
     if landing_dir is not None:
@@ -63,6 +65,7 @@ def serve(host: str, port: int, landing_dir: Path | None, workers: int, access_l
         workers=workers,
         access_log=access_log,
         log_level="info",
+        http=HeaderDeadlineProtocol,
     )
 
 

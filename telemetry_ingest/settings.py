@@ -14,6 +14,8 @@ DEFAULT_MAX_FUTURE = timedelta(minutes=15)
 # A request takes several times its body in memory while it is decoded and judged.
 DEFAULT_MAX_INFLIGHT_BYTES = 4 * DEFAULT_MAX_BODY_BYTES
 DEFAULT_BODY_TIMEOUT_S = 30.0
+# Headers are small: a client still sending them after this long is stalling (slowloris).
+DEFAULT_HEADER_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class IngestSettings:
     max_future: timedelta = DEFAULT_MAX_FUTURE
     max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "IngestSettings":
@@ -37,6 +40,7 @@ class IngestSettings:
         ahead = env.get("TELEMETRY_INGEST_MAX_FUTURE_MINUTES", "").strip()
         in_flight = env.get("TELEMETRY_INGEST_MAX_INFLIGHT_BYTES", "").strip()
         body_timeout = env.get("TELEMETRY_INGEST_BODY_TIMEOUT_SECONDS", "").strip()
+        header_timeout = env.get("TELEMETRY_INGEST_HEADER_TIMEOUT_SECONDS", "").strip()
         return cls(
             landing_dir=Settings.from_env(env).landing_dir,
             tokens=tokens,
@@ -44,4 +48,5 @@ class IngestSettings:
             max_future=timedelta(minutes=int(ahead)) if ahead else DEFAULT_MAX_FUTURE,
             max_inflight_bytes=int(in_flight) if in_flight else DEFAULT_MAX_INFLIGHT_BYTES,
             body_timeout_s=float(body_timeout) if body_timeout else DEFAULT_BODY_TIMEOUT_S,
+            header_timeout_s=float(header_timeout) if header_timeout else DEFAULT_HEADER_TIMEOUT_S,
         )

@@ -1,6 +1,7 @@
 """The HTTP receiver as a process: what lands, and that bad input changes nothing."""
 
 import gzip
+import http.client
 import json
 import socket
 import time
@@ -294,6 +295,42 @@ def test_a_stalled_body_is_timed_out(tmp_path, landing):
         status, _ = status_of(connection)
         assert status == 408 and time.monotonic() - started < 10
         connection.close()
+        assert receiver.post("/v1/events", ndjson(wire_event("after")))[0] == 200
+    finally:
+        receiver.stop()
+
+
+def test_a_client_that_trickles_its_headers_is_cut_off(tmp_path, landing):
+    receiver = Receiver(landing, tmp_path / "receiver.log",
+                        TELEMETRY_INGEST_HEADER_TIMEOUT_SECONDS="1").start()
+    try:
+        # Slowloris: a byte of the headers every 0.2 s, for ever.
+        trickled = socket.create_connection(("127.0.0.1", receiver.port), timeout=30)
+        silent = socket.create_connection(("127.0.0.1", receiver.port), timeout=30)
+        started = time.monotonic()
+        closed_after = None
+        for byte in b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"a" * 200:
+            try:
+                trickled.sendall(bytes([byte]))
+            except OSError:  # reset: the server closed it
+                closed_after = time.monotonic() - started
+                break
+            time.sleep(0.2)
+        assert closed_after is not None and closed_after < 10
+        assert silent.recv(1) == b""  # a connection that never sent a byte is closed too
+        trickled.close()
+        silent.close()
+
+        # A kept-alive connection may send one request after another, each in time.
+        kept = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=30)
+        for n in range(3):
+            kept.request("POST", "/v1/events", body=ndjson(wire_event(f"kept-{n}")),
+                         headers={"Authorization": f"Bearer {TOKEN}"})
+            answer = kept.getresponse()
+            assert answer.status == 200, answer.read()
+            answer.read()
+            time.sleep(0.6)  # under the deadline between requests
+        kept.close()
         assert receiver.post("/v1/events", ndjson(wire_event("after")))[0] == 200
     finally:
         receiver.stop()
