@@ -1,7 +1,7 @@
 """The jobs, their names, and the run tags and metadata keys the platform both writes and reads:
 stated here once."""
 
-from dagster import AssetSelection, define_asset_job
+from dagster import AssetSelection, DagsterRunStatus, define_asset_job
 
 from telemetry_assets.partitions import Grain
 from telemetry_assets.tables import TABLES
@@ -22,6 +22,13 @@ LAUNCHED_BY_TAG = "telemetry/launched_by"
 # The process that executes a run in-process, so that a run whose process died can be told apart.
 HOST_TAG = "telemetry/host"
 PID_TAG = "telemetry/pid"
+# Runs that have not finished. A queued run has no process yet, so only the others can have lost
+# theirs (see automation/orphaned_runs.py).
+UNFINISHED_STATUSES = (DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED,
+                       DagsterRunStatus.STARTING, DagsterRunStatus.STARTED,
+                       DagsterRunStatus.CANCELING)
+LAUNCHED_STATUSES = tuple(status for status in UNFINISHED_STATUSES
+                          if status is not DagsterRunStatus.QUEUED)
 # Materialization metadata of filtered_events: later hours the run made stale (a copy of an event
 # they kept was seen earlier), which the late-data sensor re-runs.
 LATER_HOURS_TO_RERUN = "later_hours_to_rerun"

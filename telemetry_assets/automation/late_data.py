@@ -29,7 +29,6 @@ from dagster import (
     AssetRecordsFilter,
     DagsterInstance,
     DagsterRun,
-    DagsterRunStatus,
     RunRecord,
     RunRequest,
     RunsFilter,
@@ -49,6 +48,7 @@ from telemetry_assets.jobs import (
     RANGE_START_TAG,
     RUN_KEY_TAG,
     TRIGGER_TAG,
+    UNFINISHED_STATUSES,
     daily_job,
     hourly_job,
 )
@@ -61,8 +61,6 @@ from telemetry_core.landing import landing_files
 # and run start times from time.time(): comparing with this much slack can only cause an extra
 # re-run of an hour, never miss a file.
 CLOCK_MARGIN_S = 1.0
-UNFINISHED = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
-              DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
 
 
 @dataclass(frozen=True)
@@ -257,7 +255,7 @@ def evaluate_late_data(
     hours = keys_in(hourly_partitions, TimeWindow(since, closed_by))
     days = keys_in(daily_partitions,
                    TimeWindow(since.replace(hour=0), closed_by + timedelta(days=1)))
-    unfinished = list(instance.get_run_records(RunsFilter(statuses=UNFINISHED)))
+    unfinished = list(instance.get_run_records(RunsFilter(statuses=list(UNFINISHED_STATUSES))))
     records = _Records(instance)
     requests = late_hour_requests(records, landing_dir, hours, previous.files_after)
     later, filtered_after = later_hour_requests(records, previous.filtered_after, since)

@@ -13,7 +13,6 @@ import socket
 
 from dagster import (
     DagsterInstance,
-    DagsterRunStatus,
     DefaultSensorStatus,
     RunsFilter,
     SensorEvaluationContext,
@@ -21,10 +20,7 @@ from dagster import (
     sensor,
 )
 
-from telemetry_assets.jobs import HOST_TAG, PID_TAG
-
-UNFINISHED = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED,
-              DagsterRunStatus.CANCELING]
+from telemetry_assets.jobs import HOST_TAG, LAUNCHED_STATUSES, PID_TAG
 
 
 def process_alive(pid: int) -> bool:
@@ -41,7 +37,7 @@ def reap_orphaned_runs(instance: DagsterInstance) -> list[str]:
     """Fail this host's unfinished runs whose process is gone and free their slots; their ids."""
     host = socket.gethostname()
     reaped = []
-    for record in instance.get_run_records(RunsFilter(statuses=UNFINISHED,
+    for record in instance.get_run_records(RunsFilter(statuses=list(LAUNCHED_STATUSES),
                                                       tags={HOST_TAG: host})):
         run = record.dagster_run
         pid = run.tags.get(PID_TAG, "")
