@@ -11,6 +11,7 @@ from dagster import (
     asset,
 )
 
+from telemetry_assets import markdown
 from telemetry_assets.dashboard.data import gather
 from telemetry_assets.dashboard.page import render
 from telemetry_assets.resources import MoodSettings, TelemetryStore
@@ -54,13 +55,11 @@ def dashboard(context: AssetExecutionContext, store: TelemetryStore,
     }
     if data.mood is not None:
         metadata["mood_as_of"] = f"{data.mood.as_of:%Y-%m-%d %H:%M} UTC"
-        metadata["mood"] = MetadataValue.md(
-            "| scenario | state | burn 1h | burn 6h | budget left % |\n|---|---|---|---|---|\n"
-            + "\n".join(
-                f"| {m.scenario_id} | {m.state} | {_figure(m.windows.get('1h'))} | "
-                f"{_figure(m.windows.get('6h'))} | {_percent(m.budget_remaining_pct)} |"
-                for m in data.mood.worst_first()[:10]
-            )
+        metadata["mood"] = markdown.table(
+            [(m.scenario_id, m.state, _figure(m.windows.get("1h")),
+              _figure(m.windows.get("6h")), _percent(m.budget_remaining_pct))
+             for m in data.mood.worst_first()[:10]],
+            ["scenario", "state", "burn 1h", "burn 6h", "budget left %"],
         )
         metadata.update({f"scenarios_{state}": count
                          for state, count in data.mood.counts().items()})

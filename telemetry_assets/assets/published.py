@@ -12,6 +12,7 @@ from dagster import (
     TimeWindow,
 )
 
+from telemetry_assets import markdown
 from telemetry_assets.checks.audits import guard_publication
 from telemetry_assets.lake import Lake, Table
 from telemetry_assets.resources import QualitySettings, TelemetryStore
@@ -61,15 +62,15 @@ def availability_report(before: pd.DataFrame, after: pd.DataFrame) -> dict[str, 
     latest = after[after["date"] == after["date"].max()].sort_values("availability_pct")
     table = latest.assign(
         availability_pct=latest["availability_pct"].round(3),
-        slo_met=latest["slo_met"].map({True: "yes", False: "**no**"}),
+        slo_met=latest["slo_met"].map({True: "yes", False: markdown.Bold("no")}),
     )[["scenario_id", "scenario_name", "total_requests", "failed_requests", "availability_pct",
        "slo_target_pct", "slo_met"]]
     breaching = latest[~latest["slo_met"].astype(bool)]
     report = {
         "day": MetadataValue.text(str(pd.Timestamp(latest["date"].iloc[0]).date())),
-        "availability_by_scenario": MetadataValue.md(table.to_markdown(index=False)),
+        "availability_by_scenario": markdown.frame_table(table),
         "worst_scenarios": MetadataValue.md(
-            "\n".join(f"- {row.scenario_id}: {row.availability_pct:.3f} % "
+            "\n".join(f"- {markdown.cell(row.scenario_id)}: {row.availability_pct:.3f} % "
                       f"(SLO {row.slo_target_pct:g} %)" for row in latest.head(5).itertuples())
         ),
         "scenarios_missing_slo": len(breaching),
@@ -81,10 +82,10 @@ def availability_report(before: pd.DataFrame, after: pd.DataFrame) -> dict[str, 
             compared["availability_pct"] - compared["availability_pct_before"]
         )
         changed = compared[compared["change_pct_points"].abs() > 1e-9]
-        report["availability_change"] = MetadataValue.md(
+        report["availability_change"] = markdown.frame_table(
             changed[["date", "scenario_id", "availability_pct_before", "availability_pct",
-                     "change_pct_points"]].round(4).to_markdown(index=False)
-            if not changed.empty else "no change from the previous publication"
+                     "change_pct_points"]].round(4),
+            empty="no change from the previous publication",
         )
         report["max_availability_change_pct_points"] = float(
             compared["change_pct_points"].abs().max(skipna=True) or 0.0

@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pyarrow as pa
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
+from dagster import AssetExecutionContext, MaterializeResult
 
+from telemetry_assets import markdown
 from telemetry_assets.checks.audits import AUDITS, ledger
 from telemetry_assets.checks.schemas import QualitySummary
 from telemetry_assets.partitions import Grain
@@ -63,7 +64,7 @@ def quality_summary(context: AssetExecutionContext, store: TelemetryStore,
     latest = summary.iloc[-1]
     return MaterializeResult(
         metadata={
-            "summary": MetadataValue.md(summary.to_markdown(index=False)),
+            "summary": markdown.frame_table(summary),
             "unread_landing_files": len(unread),
             "rejected_lines": int(latest["rejected_lines"]),
             "checks_failed": int(latest["checks_failed"]),

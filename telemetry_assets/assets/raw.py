@@ -15,6 +15,7 @@ from dagster import (
     multi_asset,
 )
 
+from telemetry_assets import markdown
 from telemetry_assets.partitions import Grain
 from telemetry_assets.resources import TelemetryStore
 from telemetry_assets.stage import each_partition, stage_params, stage_policies
@@ -33,8 +34,7 @@ _DEFECT_SCHEMA = pa.schema(
 
 
 def reason_table(counts: Counter) -> MetadataValue:
-    rows = "\n".join(f"| {reason} | {count} |" for reason, count in counts.most_common())
-    return MetadataValue.md("| reason | lines |\n|---|---|\n" + rows if rows else "none")
+    return markdown.table(counts.most_common(), ["reason", "lines"])
 
 
 @multi_asset(

@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
-from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue
+from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult
 
+from telemetry_assets import markdown
 from telemetry_assets.checks.schemas import (
     CustomerReference,
     OperationScenarioReference,
@@ -123,7 +124,7 @@ def reference_asset(
             metadata={
                 "rows": rows,
                 "source": str(path.absolute()),
-                "preview": MetadataValue.md(frame.head(10).to_markdown(index=False)),
+                "preview": markdown.frame_table(frame.head(10)),
             }
         )
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 import duckdb
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, TimeWindow
 
+from telemetry_assets import markdown
 from telemetry_assets.jobs import LATER_HOURS_TO_RERUN
 from telemetry_assets.lake import Lake
 from telemetry_assets.partitions import Grain, key_of, windows_of
@@ -103,11 +104,9 @@ def filtered_events(context: AssetExecutionContext, store: TelemetryStore) -> Ma
             "kept": outcomes["kept"],
             "excluded": sum(excluded.values()),
             **{f"excluded_{reason}": count for reason, count in excluded.items()},
-            "outcomes": MetadataValue.md(
-                "| outcome | events |\n|---|---|\n"
-                + "\n".join(
-                    f"| {name} | {outcomes[name]} |" for name in ("kept", *EXCLUSION_REASONS)
-                )
+            "outcomes": markdown.table(
+                [(name, outcomes[name]) for name in ("kept", *EXCLUSION_REASONS)],
+                ["outcome", "events"],
             ),
             "table": FILTERED_EVENTS.qualified_name,
         }

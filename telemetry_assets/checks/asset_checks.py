@@ -1,31 +1,21 @@
 """One Dagster asset check per audit and per published contract, judged per partition window."""
 
 from contextlib import closing
-from typing import Any
 
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetChecksDefinition,
     AssetCheckSeverity,
-    MetadataValue,
     asset_check,
 )
 
+from telemetry_assets import markdown
 from telemetry_assets.checks.audits import AUDITS, Audit, ledger
 from telemetry_assets.checks.contracts import CONTRACTS, Contract, validate_contract
 from telemetry_assets.partitions import partitions_of
 from telemetry_assets.resources import QualitySettings, TelemetryStore
 from telemetry_core.sql import compute_connection
-
-
-def sample_table(rows: list[dict[str, Any]]) -> MetadataValue:
-    if not rows:
-        return MetadataValue.md("none")
-    header = "| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]) + "\n"
-    body = "\n".join("| " + " | ".join(str(value) for value in row.values()) + " |"
-                     for row in rows)
-    return MetadataValue.md(header + body)
 
 
 def _audit_check(audit: Audit) -> AssetChecksDefinition:
@@ -52,7 +42,7 @@ def _audit_check(audit: Audit) -> AssetChecksDefinition:
             severity=audit.severity,
             metadata={
                 "offending_rows": outcome.offending_rows,
-                "sample": sample_table(outcome.sample),
+                "sample": markdown.table(outcome.sample),
                 "audit": source,
             },
         )
@@ -82,7 +72,7 @@ def _contract_check(contract: Contract) -> AssetChecksDefinition:
                 "rows": len(frame),
                 "expectations": result.evaluated,
                 "failed_expectations": len(result.failures),
-                "failures": sample_table(result.failures),
+                "failures": markdown.table(result.failures),
             },
         )
 
