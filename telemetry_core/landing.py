@@ -23,6 +23,7 @@ import pyarrow as pa
 from telemetry_core.settings import FIRST_PARTITION
 from telemetry_core.sql import compute_connection, load_sql
 
+# A line keeps its newline, if it has one (the raw stage strips it).
 LINE_SCHEMA = pa.schema(
     [("file", pa.string()), ("line_number", pa.int64()), ("line", pa.binary())]
 )
@@ -160,13 +161,19 @@ def _decompress_until_defect(decompressor: "zlib._Decompress", compressed: bytes
     return b"".join(recovered)
 
 
-def _batch(file: str, first_line: int, lines: Sequence[bytes]) -> pa.RecordBatch:
-    count = len(lines)
+def _batch(file: str, first_line: int, data: bytes, ends: np.ndarray) -> pa.RecordBatch:
+    """The consecutive lines of `data` that end (exclusive) at `ends`: the arrays point into
+    `data` itself, so no Python object is made per line."""
+    offsets = np.empty(len(ends) + 1, dtype=np.int32)
+    offsets[0] = 0
+    offsets[1:] = ends
+    lines = pa.Array.from_buffers(pa.binary(), len(ends),
+                                  [None, pa.py_buffer(offsets), pa.py_buffer(data)])
     return pa.record_batch(
         [
-            pa.array([file] * count, pa.string()),
-            pa.array(np.arange(first_line, first_line + count, dtype=np.int64)),
-            pa.array(lines, pa.binary()),
+            pa.repeat(pa.scalar(file, pa.string()), len(ends)),
+            pa.array(np.arange(first_line, first_line + len(ends), dtype=np.int64)),
+            lines,
         ],
         schema=LINE_SCHEMA,
     )
@@ -181,18 +188,21 @@ def _file_lines(path: Path) -> tuple[list[pa.RecordBatch], list[StreamDefect]]:
     pending = b""
     try:
         for chunk in chunks:
-            lines = (pending + chunk).split(b"\n")
-            pending = lines.pop()
-            if lines:
-                batches.append(_batch(name, next_line, lines))
-                next_line += len(lines)
+            data = pending + chunk
+            ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
+            if len(ends):
+                batches.append(_batch(name, next_line, data, ends + 1))  # newline included
+                next_line += len(ends)
+                data = data[int(ends[-1]) + 1:]
+            pending = data
     except _BrokenStream as broken:
         defects.append(
             StreamDefect(name, next_line, str(broken), pending.decode("utf-8", "replace"))
         )
         pending = b""
     if pending:
-        batches.append(_batch(name, next_line, [pending]))
+        # The last line has no newline: the raw stage reads it all the same.
+        batches.append(_batch(name, next_line, pending, np.array([len(pending)])))
     return batches, defects
 
 

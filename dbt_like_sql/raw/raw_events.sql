@@ -8,6 +8,8 @@
 -- DuckDB-specific on purpose (JSON parsing); every later stage is portable SQL.
 with decoded as (
     -- A byte-order mark may open a file written by some editors; it is not part of the event.
+    -- A line may end with its newline, which JSON reads as white space; only a rejected line's
+    -- text is trimmed of it (rtrim costs as much as the whole parse, on every line).
     select file, line_number, line, ltrim(try(decode(line)), chr(65279)) as text
     from landing_lines
 ),
@@ -25,7 +27,7 @@ nonblank as (
         json_valid(text) and left(ltrim(text, ' ' || chr(9) || chr(10) || chr(13)), 1) = '{'
             as is_object
     from arrived
-    where text is null or not regexp_full_match(text, '[ \t\r]*')
+    where text is null or not regexp_full_match(text, '[ \t\r\n]*')
 ),
 
 parsed as (
@@ -164,7 +166,9 @@ select
     line_number,
     arrived_at,
     reject_reason,
-    case when reject_reason is not null then coalesce(text, cast(line as varchar)) end as raw_line,
+    case when reject_reason is not null
+        then coalesce(rtrim(text, chr(10)), regexp_replace(cast(line as varchar), '\\x0A$', ''))
+    end as raw_line,
     -- Trimmed of all whitespace (SPEC §3): a padded copy is the same event.
     trim(val.id, ' ' || chr(9) || chr(10) || chr(13)) as event_id,
     parsed_time as event_time,

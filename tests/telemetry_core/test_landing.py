@@ -142,7 +142,7 @@ def test_truncated_gzip_keeps_the_readable_lines_and_reports_the_rest(tmp_path):
     table, defects = read_lines([path])
     assert 0 < table.num_rows < 2000
     assert table.column("line_number").to_pylist() == list(range(1, table.num_rows + 1))
-    assert all(line == expected.encode() for line, expected in
+    assert all(line == expected.encode() + b"\n" for line, expected in
                zip(table.column("line").to_pylist(), lines, strict=False))
     (defect,) = defects
     assert defect.reason.startswith("truncated gzip member")
@@ -154,7 +154,8 @@ def test_concatenated_gzip_members_and_crlf_are_read(tmp_path):
     path.write_bytes(gzip.compress(b"a\r\nb\n") + gzip.compress(b"c\n\nd"))
     table, defects = read_lines([path])
     assert defects == []
-    assert table.column("line").to_pylist() == [b"a\r", b"b", b"c", b"", b"d"]
+    # Each line keeps its newline (the raw stage strips it); the last one had none.
+    assert table.column("line").to_pylist() == [b"a\r\n", b"b\n", b"c\n", b"\n", b"d"]
 
 
 def test_landing_files_ignore_temporary_and_foreign_files(tmp_path):
@@ -240,7 +241,7 @@ def test_damaged_gzip_keeps_every_line_before_the_damage(tmp_path, damage):
         # JSON) before the CRC catches it: either way the lines before it are all kept.
         assert 600 <= table.num_rows <= 1500
         read = table.column("line").to_pylist()
-        assert read[:600] == [line.encode() for line in lines[:600]]
+        assert read[:600] == [line.encode() + b"\n" for line in lines[:600]]
 
 
 def test_files_no_hour_reads_are_named_with_the_reason(tmp_path: Path):
