@@ -89,6 +89,13 @@ _DIR_STEPS = {Grain.HOUR: timedelta(hours=1), Grain.DAY: timedelta(days=1)}
 _CLI_FORMATS = {Grain.HOUR: "%Y-%m-%dT%H:%M", Grain.DAY: "%Y-%m-%d"}
 
 
+def _view_sql(qualified_name: str, files: str) -> str:
+    """A view over partition files (a glob or a list, as SQL). The files hold every column;
+    never let a reader derive columns from directory names."""
+    return (f"create or replace view {qualified_name} as select * from "
+            f"read_parquet({files}, union_by_name = true, hive_partitioning = false)")
+
+
 def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -203,10 +210,7 @@ class Lake:
             con.execute("begin")
             for name, glob in wanted.items():
                 con.execute(f"create schema if not exists {name.split('.')[0]}")
-                con.execute(
-                    f"create or replace view {name} as select * from "
-                    f"read_parquet({glob}, union_by_name = true, hive_partitioning = false)"
-                )
+                con.execute(_view_sql(name, glob))
             con.execute("commit")
 
     def read(self, query: Callable[[duckdb.DuckDBPyConnection], T],
@@ -284,12 +288,8 @@ class Lake:
                     source = _sql_string(str(pattern))
                 if not files:
                     continue
-                schema, name = table_dir.parent.name, table_dir.name
-                con.execute(f'create schema if not exists "{schema}"')
-                con.execute(
-                    f'create view "{schema}"."{name}" as select * from '
-                    f"read_parquet({source}, union_by_name = true, hive_partitioning = false)"
-                )
+                con.execute(f"create schema if not exists {table_dir.parent.name}")
+                con.execute(_view_sql(f"{table_dir.parent.name}.{table_dir.name}", source))
             yield con
         finally:
             con.close()
