@@ -9,6 +9,7 @@ them. The platform's own readers (dashboard, CLI, mood) make their views afresh:
 """
 
 import contextlib
+import itertools
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -260,7 +261,7 @@ class Lake:
         views made in memory over this lake's files."""
         if not left_out:
             with self.warehouse(read_only=True) as con:
-                if all(str(self.root) in sql for (sql,) in con.execute(
+                if all(f"'{self.root}/" in sql for (sql,) in con.execute(
                         "select sql from duckdb_views() where not internal").fetchall()):
                     yield con
                     return
@@ -278,16 +279,15 @@ class Lake:
         try:
             con.execute("set TimeZone = 'UTC'")
             for table_dir in table_dirs:
-                pattern = table_dir / "*" / "data.parquet"
                 if any(path.parent.parent == table_dir for path in left_out):
                     files = [str(path) for path in sorted(table_dir.glob("*/data.parquet"))
                              if path not in left_out]
                     source = "[" + ", ".join(_sql_string(file) for file in files) + "]"
                 else:
-                    files = [None] if next(table_dir.glob("*/data.parquet"), None) else []
-                    source = _sql_string(str(pattern))
+                    files = list(itertools.islice(table_dir.glob("*/data.parquet"), 1))
+                    source = _sql_string(str(table_dir / "*" / "data.parquet"))
                 if not files:
-                    continue
+                    continue  # a table whose only file is left out, or with none yet
                 con.execute(f"create schema if not exists {table_dir.parent.name}")
                 con.execute(_view_sql(f"{table_dir.parent.name}.{table_dir.name}", source))
             yield con
