@@ -1,4 +1,5 @@
-"""The receiver's HTTP protocol: uvicorn's, with a deadline for a request's headers.
+"""The receiver's HTTP protocol: uvicorn's own (httptools when installed, else h11), with a
+deadline for a request's headers.
 
 uvicorn times out an idle keep-alive connection, but not a client that opens a connection and
 then sends its headers a byte at a time (slowloris): each such connection is held for ever, and
@@ -10,15 +11,18 @@ deadline in the app (TELEMETRY_INGEST_BODY_TIMEOUT_SECONDS).
 import asyncio
 import logging
 
-from uvicorn.protocols.http.h11_impl import H11Protocol
-
 from telemetry_ingest.settings import IngestSettings
+
+try:  # the faster parser uvicorn itself prefers, when it is installed
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as UvicornProtocol
+except ImportError:
+    from uvicorn.protocols.http.h11_impl import H11Protocol as UvicornProtocol
 
 logger = logging.getLogger("uvicorn.error")
 
 
-class HeaderDeadlineProtocol(H11Protocol):
-    """uvicorn's h11 protocol; a request's headers must arrive within the deadline."""
+class HeaderDeadlineProtocol(UvicornProtocol):
+    """uvicorn's protocol; a request's headers must arrive within the deadline."""
 
     _timeout_s: float | None = None
 
