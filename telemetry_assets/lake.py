@@ -10,9 +10,10 @@ them. The platform's own readers (dashboard, CLI, mood) make their views afresh:
 
 import contextlib
 import itertools
+import os
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -56,6 +57,13 @@ class Reading(Generic[T]):
 
     value: T
     damage: tuple[str, ...] = ()
+
+
+def note_damage(error: Exception, damage: tuple[str, ...]) -> None:
+    """Name the damaged files an answer was read without on the error it ended in: the query's
+    own answer ("no such day", say) may be due to them."""
+    for described in damage:
+        error.add_note(f"left out a damaged file: {described}")
 
 
 def _identity(path: Path) -> tuple[int, int, int] | None:
@@ -183,6 +191,32 @@ class Lake:
             relation.create_view(view_name or table.name, replace=True)
         return len(paths)
 
+    def fingerprint(self, reads: Mapping[Table, TimeWindow | None]) -> tuple:
+        """Which version of every partition file the reads would see (a window of None: every
+        partition): a rewrite, a new file or a removed one changes it, and so does a change to
+        the warehouse's views. Taken before a read, it tells a reader whether figures it kept
+        are still those the lake holds."""
+        seen: list[tuple] = [("warehouse", _identity(self.warehouse_path))]
+        for table, window in reads.items():
+            if table.grain is Grain.SNAPSHOT:
+                path = self.partition_path(table)
+                seen.append((table.qualified_name, _identity(path)))
+                continue
+            # Directory names sort as their times do: the window is a range of names.
+            first = last = None
+            if window is not None:
+                first = f"{window.start:{_DIR_FORMATS[table.grain]}}"
+                last = f"{window.end:{_DIR_FORMATS[table.grain]}}"
+            try:
+                entries = sorted(entry.name for entry in os.scandir(self.table_dir(table))
+                                 if first is None or first <= entry.name < last)
+            except FileNotFoundError:
+                entries = []
+            seen.append((table.qualified_name, tuple(
+                (name, _identity(self.table_dir(table) / name / "data.parquet"))
+                for name in entries)))
+        return tuple(seen)
+
     def publish_views(self, tables: Iterable[Table]) -> None:
         """Define warehouse views over every partition file of the tables that have any.
 
@@ -235,9 +269,7 @@ class Lake:
                     try:
                         return Reading(query(con), tuple(left_out.values()))
                     except Exception as error:
-                        # The query's own answer ("no such day", say) may be due to them.
-                        for damage in left_out.values():
-                            error.add_note(f"left out a damaged file: {damage}")
+                        note_damage(error, tuple(left_out.values()))
                         raise
             except duckdb.Error as error:
                 damaged = self.damaged_file(error)

@@ -1,4 +1,6 @@
-"""What the dashboard shows, read from the warehouse in one short read-only visit."""
+"""What the dashboard shows, read from the warehouse in short read-only visits: the figures that
+follow the latest data, and those of the selected day (which a reader may keep while their files
+are unchanged)."""
 
 import math
 from dataclasses import dataclass, field
@@ -8,9 +10,21 @@ from typing import Any
 import duckdb
 from dagster import TimeWindow
 
+from telemetry_assets.lake import Table
 from telemetry_assets.mood.burn_rates import Episode, MoodPolicy, MoodReport, current_mood, episodes
 from telemetry_assets.partitions import hourly_partitions, keys_in
-from telemetry_assets.tables import MOOD_NOTIFICATIONS, UNREAD_LANDING_FILES
+from telemetry_assets.tables import (
+    EVENT_OUTCOMES,
+    MINUTE_AGGREGATE,
+    MOOD_NOTIFICATIONS,
+    REJECTED_EVENTS,
+    SCENARIO_DAILY,
+    SCENARIO_MINUTE,
+    SCENARIO_PARTNER_DAILY,
+    SCENARIOS,
+    UNREAD_LANDING_FILES,
+    VALIDATED,
+)
 
 HEATMAP_BUCKET_MINUTES = 10
 PARTNERS_SHOWN = 15
@@ -158,18 +172,96 @@ def budget_days(policy: MoodPolicy) -> int:
     return max(1, math.ceil(policy.budget_minutes / 1440))
 
 
-def gather(con: duckdb.DuckDBPyConnection, selection: Selection | None,
-           policy: MoodPolicy) -> DashboardData:
-    """Read every figure for the selection (default: the latest published day, its week)."""
-    available = published_days(con)
-    if not available:
-        raise NoData("nothing is published yet: run the pipeline first (make demo)")
-    selection = selection or Selection(available[0])
-    if selection.day not in available:
-        raise NoData(f"nothing is published for {selection.day}")
-    day = selection.day
+@dataclass(frozen=True)
+class LiveFigures:
+    """What does not depend on the selected day: which days exist, the mood now, the latest
+    notifications, the landing files no day counts."""
+
+    available_days: list[date]
+    mood: MoodReport | None
+    notifications: list[dict[str, Any]]
+    unread_files: dict[str, int]
+
+
+@dataclass(frozen=True)
+class DayFigures:
+    """Every figure of one selected day (and the days before it that the page shows)."""
+
+    selection: Selection
+    scenarios: list[dict[str, Any]]
+    minutes: list[dict[str, Any]]
+    daily: list[dict[str, Any]]
+    partners: list[dict[str, Any]]
+    heatmap: list[dict[str, Any]]
+    episodes: list[Episode]
+    quality: dict[str, dict[str, int]]
+
+
+def _day_window(day: date) -> TimeWindow:
     start = datetime.combine(day, time())
-    end = start + timedelta(days=1)
+    return TimeWindow(start, start + timedelta(days=1))
+
+
+def live_reads() -> dict[Table, TimeWindow | None]:
+    """The partitions `gather_live` reads (None: all of them)."""
+    return {SCENARIO_DAILY: None, MINUTE_AGGREGATE: None, SCENARIOS: None,
+            MOOD_NOTIFICATIONS: None, UNREAD_LANDING_FILES: None}
+
+
+def day_reads(selection: Selection, policy: MoodPolicy) -> dict[Table, TimeWindow | None]:
+    """The partitions `gather_day` reads for the selection: a change to any other partition
+    leaves its figures as they were."""
+    day = _day_window(selection.day)
+    first_daily = min(selection.first_day,
+                      selection.day - timedelta(days=budget_days(policy) - 1))
+    # An evaluation at a minute of the day looks back over the policy's longest window.
+    looked_back = timedelta(minutes=max(policy.window_minutes))
+    return {
+        SCENARIO_DAILY: TimeWindow(datetime.combine(first_daily, time()), day.end),
+        SCENARIO_MINUTE: day,
+        SCENARIO_PARTNER_DAILY: day,
+        MINUTE_AGGREGATE: TimeWindow(day.start - looked_back, day.end),
+        SCENARIOS: None,
+        EVENT_OUTCOMES: day,
+        REJECTED_EVENTS: day,
+        VALIDATED: day,
+    }
+
+
+def gather_live(con: duckdb.DuckDBPyConnection, policy: MoodPolicy) -> LiveFigures:
+    """The figures that follow the latest data, whatever day is selected."""
+    views = _views(con)
+    mood = None
+    if {"aggregate.minute_aggregate", "reference.scenarios"} <= views:
+        mood = current_mood(con, policy)
+    unread: dict[str, int] = {}
+    if UNREAD_LANDING_FILES.qualified_name in views:
+        # Not of the day: files that no day will ever count, as of the last summary.
+        unread = {row["reason"]: int(row["files"]) for row in _rows(
+            con, f"select reason, count(*) as files from {UNREAD_LANDING_FILES.qualified_name} "
+            "group by reason", {})}
+    notifications = []
+    if MOOD_NOTIFICATIONS.qualified_name in views:
+        notifications = _rows(con, f"""
+            select notification_id, any_value(scenario_id) as scenario_id,
+                any_value(previous_state) as previous_state, any_value(state) as state,
+                any_value(as_of) as as_of, any_value(text) as text,
+                count(*) filter (where status = 'delivered') as delivered,
+                count(*) filter (where status in ('pending', 'sending', 'failed')) as undelivered
+            from {MOOD_NOTIFICATIONS.qualified_name}
+            group by notification_id
+            order by as_of desc, notification_id
+            limit 10
+        """, {})
+    return LiveFigures(published_days(con), mood, notifications, unread)
+
+
+def gather_day(con: duckdb.DuckDBPyConnection, selection: Selection,
+               policy: MoodPolicy) -> DayFigures:
+    """The figures of the selected day; the scenario zoomed into defaults to the day's longest
+    incident, else its lowest availability."""
+    day = selection.day
+    start, end = _day_window(day)
     views = _views(con)
 
     scenarios = _rows(con, SCENARIOS_SQL, {
@@ -180,14 +272,12 @@ def gather(con: duckdb.DuckDBPyConnection, selection: Selection | None,
         row["budget_remaining_pct"] = (
             100.0 * (1 - row["budget_failed"] / allowed) if allowed else None
         )
-    mood, found = None, []
+    found = []
     if {"aggregate.minute_aggregate", "reference.scenarios"} <= views:
-        mood = current_mood(con, policy)
         found = episodes(con, policy, start, end)
 
     on_day = [row for row in scenarios if row["day_requests"] is not None]
     known = {row["scenario_id"] for row in on_day}
-    # By default, zoom into the day's longest incident, else the lowest availability.
     paged: dict[str, int] = {}
     for episode in found:
         if episode.state == "breaching":
@@ -228,39 +318,56 @@ def gather(con: duckdb.DuckDBPyConnection, selection: Selection | None,
             "hour_keys": keys_in(hourly_partitions, TimeWindow(start, end)),
         }):
             quality[row["kind"]][row["reason"]] = int(row["events"])
-    if UNREAD_LANDING_FILES.qualified_name in views:
-        # Not of the day: files that no day will ever count, as of the last summary.
-        quality["unread files"] = {row["reason"]: int(row["files"]) for row in _rows(
-            con, f"select reason, count(*) as files from {UNREAD_LANDING_FILES.qualified_name} "
-            "group by reason", {})}
 
-    notifications = []
-    if MOOD_NOTIFICATIONS.qualified_name in views:
-        notifications = _rows(con, f"""
-            select notification_id, any_value(scenario_id) as scenario_id,
-                any_value(previous_state) as previous_state, any_value(state) as state,
-                any_value(as_of) as as_of, any_value(text) as text,
-                count(*) filter (where status = 'delivered') as delivered,
-                count(*) filter (where status in ('pending', 'sending', 'failed')) as undelivered
-            from {MOOD_NOTIFICATIONS.qualified_name}
-            group by notification_id
-            order by as_of desc, notification_id
-            limit 10
-        """, {})
-
-    return DashboardData(
+    return DayFigures(
         selection=Selection(day, selection.days, scenario_id),
-        available_days=available,
         scenarios=scenarios,
-        scenario_id=scenario_id,
         minutes=minutes,
         daily=daily,
-        partners=partners[:PARTNERS_SHOWN],
-        partner_count=len(partners),
+        partners=partners,
         heatmap=heatmap,
         episodes=found,
         quality=quality,
-        mood=mood,
-        policy=policy,
-        notifications=notifications,
     )
+
+
+def latest_selection(live: LiveFigures, selection: Selection | None) -> Selection:
+    """The reader's selection (default: the latest published day), once it is known to exist."""
+    if not live.available_days:
+        raise NoData("nothing is published yet: run the pipeline first (make demo)")
+    selection = selection or Selection(live.available_days[0])
+    if selection.day not in live.available_days:
+        raise NoData(f"nothing is published for {selection.day}")
+    return selection
+
+
+def compose(live: LiveFigures, day: DayFigures, policy: MoodPolicy,
+            damage: tuple[str, ...] = ()) -> DashboardData:
+    """The page's figures from its two parts."""
+    quality = dict(day.quality)
+    if live.unread_files:
+        quality["unread files"] = live.unread_files
+    return DashboardData(
+        selection=day.selection,
+        available_days=live.available_days,
+        scenarios=day.scenarios,
+        scenario_id=day.selection.scenario_id,
+        minutes=day.minutes,
+        daily=day.daily,
+        partners=day.partners[:PARTNERS_SHOWN],
+        partner_count=len(day.partners),
+        heatmap=day.heatmap,
+        episodes=day.episodes,
+        quality=quality,
+        mood=live.mood,
+        policy=policy,
+        notifications=live.notifications,
+        damage=damage,
+    )
+
+
+def gather(con: duckdb.DuckDBPyConnection, selection: Selection | None,
+           policy: MoodPolicy) -> DashboardData:
+    """Read every figure for the selection (default: the latest published day, its week)."""
+    live = gather_live(con, policy)
+    return compose(live, gather_day(con, latest_selection(live, selection), policy), policy)

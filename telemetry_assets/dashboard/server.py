@@ -1,6 +1,6 @@
-"""The dashboard over HTTP: every request reads the warehouse read-only, briefly, and renders."""
+"""The dashboard over HTTP: a request reads the warehouse read-only, briefly, and renders; figures
+whose files have not changed since an earlier request are reused (`cache.KeptFigures`)."""
 
-from dataclasses import replace
 from datetime import date
 
 import duckdb
@@ -9,8 +9,20 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from telemetry_assets.dashboard.data import NoData, Selection, gather
+from telemetry_assets.dashboard.cache import KeptFigures
+from telemetry_assets.dashboard.data import (
+    DashboardData,
+    NoData,
+    Selection,
+    compose,
+    day_reads,
+    gather_day,
+    gather_live,
+    latest_selection,
+    live_reads,
+)
 from telemetry_assets.dashboard.page import plotly_js, render, render_message
+from telemetry_assets.lake import note_damage
 from telemetry_assets.mood.burn_rates import MoodPolicy
 from telemetry_assets.resources import MoodSettings, TelemetryStore
 
@@ -32,6 +44,18 @@ def create_app(store: TelemetryStore | None = None, policy: MoodPolicy | None = 
     """The app; settings are read once, when it is created."""
     lake = (store or TelemetryStore()).lake
     policy = policy or MoodSettings().policy
+    kept = KeptFigures(lake)
+
+    def figures(selection: Selection | None) -> DashboardData:
+        live = kept.read("live", live_reads(), lambda con: gather_live(con, policy))
+        try:
+            chosen = latest_selection(live.value, selection)
+        except NoData as missing:
+            note_damage(missing, live.damage)
+            raise
+        day = kept.read(("day", chosen), day_reads(chosen, policy),
+                        lambda con: gather_day(con, chosen, policy))
+        return compose(live.value, day.value, policy, live.damage + day.damage)
 
     def page(request: Request) -> Response:
         try:
@@ -40,7 +64,7 @@ def create_app(store: TelemetryStore | None = None, policy: MoodPolicy | None = 
             return HTMLResponse(render_message("Bad request", str(error)), status_code=400)
         try:
             # The connection is closed before rendering: a reader never holds the warehouse long.
-            reading = lake.read(lambda con: gather(con, selection, policy))
+            data = figures(selection)
         except (NoData, FileNotFoundError) as missing:
             said = "; ".join([str(missing), *getattr(missing, "__notes__", [])])
             return HTMLResponse(render_message("No data", said), status_code=404)
@@ -51,7 +75,6 @@ def create_app(store: TelemetryStore | None = None, policy: MoodPolicy | None = 
             # Say which file, and how to repair it, rather than a bare server error.
             return HTMLResponse(render_message("A data file is damaged", damage + "."),
                                 status_code=503)
-        data = replace(reading.value, damage=reading.damage)
         return HTMLResponse(render(data, plotly_src=PLOTLY_PATH))
 
     def plotly(_request: Request) -> Response:
@@ -62,8 +85,10 @@ def create_app(store: TelemetryStore | None = None, policy: MoodPolicy | None = 
         return PlainTextResponse("ok")
 
     # Plain `def` endpoints run in Starlette's thread pool, so DuckDB work never blocks the loop.
-    return Starlette(routes=[
+    app = Starlette(routes=[
         Route("/", page),
         Route(PLOTLY_PATH, plotly),
         Route("/healthz", healthz),
     ])
+    app.state.kept = kept
+    return app

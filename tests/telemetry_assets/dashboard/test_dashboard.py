@@ -4,6 +4,7 @@ One generated day (with the generator's incidents) runs through the real pipelin
 numbers are read from the DOM Chromium holds after the page's JavaScript ran.
 """
 
+import json
 import shutil
 import socket
 import subprocess
@@ -11,6 +12,8 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -20,10 +23,12 @@ import uvicorn
 from dagster import AssetSelection, evaluate_automation_conditions, materialize
 
 from telemetry_assets.assets.present import dashboard, dashboard_path
+from telemetry_assets.dashboard.data import Selection
 from telemetry_assets.dashboard.server import create_app
 from telemetry_assets.definitions import defs
 from telemetry_assets.resources import RESOURCES
 from telemetry_synth import generate_landing
+from tests.events import wire_event
 from tests.helpers import HOSTILE, HTML_ID, SLACK_ID
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
@@ -116,23 +121,32 @@ def published_day(platform):
     return summary
 
 
-@pytest.fixture
-def served(platform, monkeypatch):
-    # A tenth of the demo's traffic: a lower minimum lets its 5-minute windows be judged.
-    monkeypatch.setenv("TELEMETRY_MOOD_MIN_REQUESTS", "5")
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """The app on a loopback port, as `telemetry dashboard` serves it; yields its URL."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(), log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
         assert time.monotonic() < deadline, "the dashboard server did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    listener.close()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        listener.close()
+
+
+@pytest.fixture
+def served(platform, monkeypatch):
+    # A tenth of the demo's traffic: a lower minimum lets its 5-minute windows be judged.
+    monkeypatch.setenv("TELEMETRY_MOOD_MIN_REQUESTS", "5")
+    with serving(create_app()) as url:
+        yield url
 
 
 def chromium(tmp_path: Path, url: str, *action: str) -> str:
@@ -321,3 +335,46 @@ def test_reference_names_are_text_on_the_page_and_in_its_charts(platform, hostil
     assert HTML_ID in page.text["minute"] and HTML_ID in page.text["daily"]
     # A notification's Slack escaping (&lt;) is not what a reader of the page sees.
     assert f"{SLACK_ID} ({HOSTILE[SLACK_ID]}) is breaching" in page.text["notifications"]
+
+
+def test_a_day_is_read_once_until_a_rerun_changes_it(platform, published_day, monkeypatch):
+    monkeypatch.setenv("TELEMETRY_MOOD_MIN_REQUESTS", "5")
+    app = create_app()
+    kept = app.state.kept
+    the_day = ("day", Selection(DAY.date()))
+
+    def scenario_totals(url: str) -> dict[str, tuple[int, int]]:
+        with urllib.request.urlopen(f"{url}/?day=2026-11-20") as response:
+            page = PageReader()
+            page.feed(response.read().decode())
+        return {row: (number(page.cell("scenarios", row, "total_requests")),
+                      number(page.cell("scenarios", row, "failed_requests")))
+                for row in page.rows["scenarios"]}
+
+    with serving(app) as url:
+        before = scenario_totals(url)
+        assert kept.readings == ["live", the_day]
+        assert scenario_totals(url) == before
+        assert kept.readings == ["live", the_day]  # the second look read nothing
+
+        # The next day's hours and day: the latest figures change, the 20th's do not.
+        platform.run_hours(*[f"2026-11-21-{hour:02d}:00" for hour in range(24)])
+        platform.run_days("2026-11-21")
+        assert scenario_totals(url) == before
+        assert kept.readings == ["live", the_day, "live"]
+
+        # A late file for an hour of the 20th, and the re-runs the late-data sensor launches.
+        scenario = sorted(before)[0]
+        late = platform.settings.landing_dir / "events" / "date=2026-11-20" / "hour=10"
+        (late / "late.jsonl").write_text("".join(
+            json.dumps(wire_event(
+                f"late-{n}", time=f"2026-11-20T10:{n:02d}:00.000Z", status=7,
+                cc=f"ms.b.tel.scenario={scenario};ms.b.tel.partner=contoso",
+            )) + "\n" for n in range(25)))
+        platform.run_hours("2026-11-20-10:00")
+        platform.run_days("2026-11-20")
+        after = scenario_totals(url)
+        assert after[scenario] == (before[scenario][0] + 25, before[scenario][1] + 25)
+        assert {s: t for s, t in after.items() if s != scenario} == \
+            {s: t for s, t in before.items() if s != scenario}
+        assert kept.readings == ["live", the_day, "live", "live", the_day]
