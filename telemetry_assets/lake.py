@@ -188,7 +188,8 @@ class Lake:
             relation = con.read_parquet(
                 [str(path) for path in paths], union_by_name=True, hive_partitioning=False
             )
-            relation.create_view(view_name or table.name, replace=True)
+            # Registered, not created: the view is the session's own (see compute_connection).
+            con.register(view_name or table.name, relation)
         return len(paths)
 
     def fingerprint(self, reads: Mapping[Table, TimeWindow | None]) -> tuple:

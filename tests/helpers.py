@@ -70,6 +70,15 @@ def run_stage(con: duckdb.DuckDBPyConnection, stage: str, name: str, window: Tim
                 stage_params(sql, window, **params))
 
 
+def rewrite_partition(lake, table, start: datetime, select: str) -> None:
+    """Replace one partition with `select` over its current rows (the view is named `t`)."""
+    path = lake.partition_path(table, start)
+    with closing(compute_connection()) as con:
+        con.execute(f"create temp table t as select * from read_parquet('{path}', "
+                    "hive_partitioning = false)")
+        lake.write(table, start, con.sql(select))
+
+
 def rows(con: duckdb.DuckDBPyConnection, query: str) -> list[dict]:
     relation = con.sql(query)
     return [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]

@@ -27,7 +27,7 @@ def register_earlier_copies(
     found = lake.register(con, RAW_EVENTS, TimeWindow(window.start - horizon, window.start),
                           view_name="earlier_raw_events", existing_only=True)
     if not found:
-        con.execute("create or replace view earlier_raw_events as "
+        con.execute("create or replace temp view earlier_raw_events as "
                     "select event_id, event_time from raw_events where false")
 
 

@@ -153,7 +153,7 @@ def _register_week_before(con, lake: Lake, table: Table, window: TimeWindow) -> 
     if not lake.register(con, table, shifted(window, -timedelta(days=7)), view_name=view,
                          existing_only=True):
         # No history yet: an empty view with the table's columns, so nothing is compared.
-        con.sql(f"select * from {table.name} where false").create_view(view)
+        con.register(view, con.sql(f"select * from {table.name} where false"))
 
 
 def run_audit(lake: Lake, audit: Audit, window: TimeWindow,

@@ -4,12 +4,14 @@ import os
 import subprocess
 import sys
 import textwrap
+from contextlib import closing
 
 import duckdb
 import pytest
 
 from telemetry_assets.tables import MINUTE_AGGREGATE
 from telemetry_cli.launcher import RunFailed
+from telemetry_core.sql import compute_connection
 from tests.events import wire_event
 from tests.helpers import DAY, same_rows, write_landing
 
@@ -107,6 +109,13 @@ def test_rerunning_a_partition_gives_identical_figures(platform):
     run_day(platform)
     assert same_rows(published_snapshot(platform), first)
     assert first["published.scenario_daily"]
+    # Every stage ran in this process's shared engine and left nothing behind in it for the
+    # next session to trip over (a persistent view of one partition read by another).
+    with closing(compute_connection()) as con:
+        assert con.execute(
+            "select count(*) from duckdb_tables() where not temporary").fetchall() == [(0,)]
+        assert con.execute("select count(*) from duckdb_views() "
+                           "where not internal and not temporary").fetchall() == [(0,)]
 
 
 def test_range_run_equals_one_run_per_partition(platform, tmp_path):

@@ -25,7 +25,7 @@ from telemetry_assets.tables import (
 )
 from telemetry_core.sql import compute_connection
 from tests.events import wire_event
-from tests.helpers import DAY, write_landing
+from tests.helpers import DAY, rewrite_partition, write_landing
 from tests.platform import make_platform
 
 DAY_KEY = "2026-11-20"
@@ -73,15 +73,6 @@ def lake(clean_platform, tmp_path) -> Lake:
     copy = tmp_path / "lake"
     shutil.copytree(clean_platform.lake.root, copy)
     return Lake(copy, tmp_path / "warehouse.duckdb")
-
-
-def rewrite(lake: Lake, table, start, select: str) -> None:
-    """Replace one partition with `select` over its current rows (the view is named `t`)."""
-    path = lake.partition_path(table, start)
-    with closing(compute_connection()) as con:
-        con.execute(f"create table t as select * from read_parquet('{path}', "
-                    "hive_partitioning = false)")
-        lake.write(table, start, con.sql(select))
 
 
 def test_every_check_passed_in_the_clean_runs(clean_platform):
@@ -154,7 +145,7 @@ def test_audit_passes_clean_and_fails_on_its_defect(lake, audit):
     table, start, defect, window = PLANTED[audit.name]
     clean = run_audit(lake, audit, window, THRESHOLDS)
     assert clean.passed, clean.sample
-    rewrite(lake, table, start, defect)
+    rewrite_partition(lake, table, start, defect)
     planted = run_audit(lake, audit, window, THRESHOLDS)
     assert not planted.passed
     assert planted.offending_rows >= 1 and planted.sample
@@ -206,8 +197,8 @@ def test_thresholds_come_from_the_environment():
 
 def test_daily_counts_must_match_minutes_in_failures_and_latency_samples(lake):
     audit = next(a for a in AUDITS if a.name == "daily_aggregate__matches_minutes")
-    rewrite(lake, DAILY_AGGREGATE, DAY, "select * replace (latency_count - 1 as latency_count) "
-            "from t")
+    rewrite_partition(lake, DAILY_AGGREGATE, DAY,
+                      "select * replace (latency_count - 1 as latency_count) from t")
     drifted = run_audit(lake, audit, DAY_WINDOW, THRESHOLDS)
     assert drifted.offending_rows >= 1
     assert all(row["daily_total"] == row["minutes_total"] for row in drifted.sample)

@@ -1,6 +1,5 @@
 """Bad data never reaches `published`: a blocking check stops the run, publication refuses."""
 
-from contextlib import closing
 
 import pytest
 from dagster import AssetKey, DagsterEventType
@@ -8,9 +7,8 @@ from dagster import AssetKey, DagsterEventType
 from telemetry_assets.definitions import defs
 from telemetry_assets.tables import MINUTE_AGGREGATE, PUBLISHED_TABLES, VALIDATED
 from telemetry_cli.launcher import RunFailed
-from telemetry_core.sql import compute_connection
 from tests.events import wire_event
-from tests.helpers import DAY, same_rows, write_landing
+from tests.helpers import DAY, rewrite_partition, same_rows, write_landing
 
 DAY_KEY = "2026-11-20"
 HOURS = [f"{DAY_KEY}-{hour:02d}:00" for hour in range(24)]
@@ -19,15 +17,6 @@ HOURS = [f"{DAY_KEY}-{hour:02d}:00" for hour in range(24)]
 def published_files(platform) -> dict[str, bytes]:
     return {table.name: platform.lake.partition_path(table, DAY).read_bytes()
             for table in PUBLISHED_TABLES}
-
-
-def corrupt(platform, table, start, select: str) -> None:
-    lake = platform.lake
-    path = lake.partition_path(table, start)
-    with closing(compute_connection()) as con:
-        con.execute(f"create table t as select * from read_parquet('{path}', "
-                    "hive_partitioning = false)")
-        lake.write(table, start, con.sql(select))
 
 
 @pytest.fixture
@@ -47,8 +36,8 @@ def test_failing_blocking_check_keeps_published_figures_and_fails_the_run(publis
     before = published_files(platform)
     figures = platform.query("select * from published.scenario_daily")
     hour = DAY.replace(hour=10)
-    corrupt(platform, MINUTE_AGGREGATE, hour,
-            "select * replace (successful_requests + 5 as successful_requests) from t")
+    rewrite_partition(platform.lake, MINUTE_AGGREGATE, hour,
+                      "select * replace (successful_requests + 5 as successful_requests) from t")
 
     with pytest.raises(RunFailed, match="blocking asset check"):
         platform.run_days(DAY_KEY)
@@ -77,7 +66,7 @@ def test_failing_blocking_check_keeps_published_figures_and_fails_the_run(publis
 def test_publishing_alone_refuses_inputs_that_break_a_blocking_rule(published_day):
     platform = published_day
     before = published_files(platform)
-    corrupt(platform, VALIDATED, DAY, "select * from t union all select * from t")
+    rewrite_partition(platform.lake, VALIDATED, DAY, "select * from t union all select * from t")
     job = defs.resolve_implicit_global_asset_job_def().get_subset(
         asset_selection={AssetKey("scenario_daily")})
     result = job.execute_in_process(instance=platform.instance, partition_key=DAY_KEY,
