@@ -2,7 +2,8 @@
 
 The lake is the one bench_backfill built (30 days at 100k events per hour) when it is kept for
 the current code; otherwise a smaller one (BENCH_DASHBOARD_EVENTS_PER_HOUR, default 10k) is built
-here once and kept. Each of several days is asked for once (a first look: nothing is kept yet for
+here once and kept. BENCH_DASHBOARD_DATA_DIR names another data directory to read instead (one
+kept for earlier code, say: the dashboard only reads it). Each of several days is asked for once (a first look: nothing is kept yet for
 that day), then 50 requests go round the same days (a second look, the figures kept). The page
 asked for is the day's whole HTML page, with figures, charts and tables.
 """
@@ -12,6 +13,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,6 +29,8 @@ EVENTS_PER_HOUR = int(os.environ.get("BENCH_DASHBOARD_EVENTS_PER_HOUR", "10000")
 
 def lake_with_30_days() -> tuple[Path, str]:
     """A data directory holding 30 days of published data, and how it was made."""
+    if os.environ.get("BENCH_DASHBOARD_DATA_DIR"):
+        return Path(os.environ["BENCH_DASHBOARD_DATA_DIR"]), "BENCH_DASHBOARD_DATA_DIR"
     backfilled = cache.lake_entry(cache.landing_entry(
         bench_backfill.START, 30, bench_backfill.EVENTS_PER_HOUR, bench_backfill.SEED))
     if backfilled.exists():
@@ -87,8 +91,13 @@ def main() -> None:
 
 def _get(port: int, day: datetime) -> float:
     started = time.perf_counter()
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/?day={day:%Y-%m-%d}", timeout=120) as r:
-        body = r.read()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/?day={day:%Y-%m-%d}",
+                                    timeout=120) as response:
+            body = response.read()
+    except urllib.error.HTTPError as error:
+        raise RuntimeError(f"the page for {day:%Y-%m-%d} answered {error.code}: "
+                           f"{error.read().decode()[-500:]}") from error
     elapsed = 1000 * (time.perf_counter() - started)
     if b"minute_chart" not in body:
         raise RuntimeError(f"the page for {day:%Y-%m-%d} has no minute chart")

@@ -1,15 +1,16 @@
-"""Figures kept between requests for as long as the lake files they were read from are unchanged.
+"""Figures and pages kept between requests for as long as what they were made from is unchanged.
 
 A closed day's figures cannot change unless one of its partitions is rewritten (a late file, a
 re-run, a reference edit). The files are fingerprinted (inode, modification time and size of
 each) before they are read, so a rewrite during the read makes the kept figures look older than
-they are, never newer: the next request reads again.
+they are, never newer: the next request reads again. A page is kept with the readings it was
+rendered from, and rendered again when either is read again.
 """
 
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any, TypeVar
+from typing import Generic, TypeVar
 
 import duckdb
 from dagster import TimeWindow
@@ -19,35 +20,48 @@ from telemetry_assets.lake import Lake, Reading, Table
 T = TypeVar("T")
 
 
-class KeptFigures:
-    """The latest `size` readings, each under its key and the fingerprint of what it read."""
+class Kept(Generic[T]):
+    """The latest `size` values, each under its key with the version it was made from."""
 
-    def __init__(self, lake: Lake, size: int = 64):
-        self.lake = lake
+    def __init__(self, size: int = 64):
         self.size = size
-        self._kept: OrderedDict[Hashable, tuple[Any, Reading]] = OrderedDict()
+        self._kept: OrderedDict[Hashable, tuple[object, T]] = OrderedDict()
         self._lock = threading.Lock()
-        # The key of each reading made rather than reused, in order: what a reader cost.
-        self.readings: list[Hashable] = []
+        # The key of each value made rather than reused, in order: what the readers cost.
+        self.made: list[Hashable] = []
 
-    def read(self, key: Hashable, reads: Mapping[Table, TimeWindow | None],
-             query: Callable[[duckdb.DuckDBPyConnection], T]) -> Reading[T]:
-        """`query`'s reading, reused while none of the partitions in `reads` has changed.
-        `reads` must name every partition the query reads."""
-        fingerprint = self.lake.fingerprint(reads)
+    def get(self, key: Hashable, version: object, make: Callable[[], T],
+            keep: Callable[[T], bool] = lambda _value: True) -> T:
+        """The value kept under `key` if it was made from `version`; else `make()`'s, kept
+        when `keep` says so."""
         with self._lock:
             kept = self._kept.get(key)
-            if kept is not None and kept[0] == fingerprint:
+            if kept is not None and kept[0] == version:
                 self._kept.move_to_end(key)
                 return kept[1]
-        reading = self.lake.read(query)
+        # Made outside the lock: two readers may both make it, and neither waits on the other.
+        value = make()
         with self._lock:
-            self.readings.append(key)
-            # Figures read without a damaged file are read again: whether it is still damaged, and
-            # what the rest of the lake says without it, is worth a fresh look each time.
-            if not reading.damage:
-                self._kept[key] = (fingerprint, reading)
+            self.made.append(key)
+            if keep(value):
+                self._kept[key] = (version, value)
                 self._kept.move_to_end(key)
                 while len(self._kept) > self.size:
                     self._kept.popitem(last=False)
-        return reading
+        return value
+
+
+class KeptFigures(Kept[Reading]):
+    """Lake readings, reused while none of the partitions they read has changed."""
+
+    def __init__(self, lake: Lake, size: int = 64):
+        super().__init__(size)
+        self.lake = lake
+
+    def read(self, key: Hashable, reads: Mapping[Table, TimeWindow | None],
+             query: Callable[[duckdb.DuckDBPyConnection], T]) -> Reading[T]:
+        """`query`'s reading; `reads` must name every partition the query reads."""
+        # A reading made without a damaged file is made again: whether the file is still
+        # damaged, and what the rest of the lake says without it, is worth a fresh look.
+        return self.get(key, self.lake.fingerprint(reads), lambda: self.lake.read(query),
+                        keep=lambda reading: not reading.damage)

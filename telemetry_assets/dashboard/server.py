@@ -9,9 +9,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from telemetry_assets.dashboard.cache import KeptFigures
+from telemetry_assets.dashboard.cache import Kept, KeptFigures
 from telemetry_assets.dashboard.data import (
-    DashboardData,
     NoData,
     Selection,
     compose,
@@ -45,8 +44,9 @@ def create_app(store: TelemetryStore | None = None, policy: MoodPolicy | None = 
     lake = (store or TelemetryStore()).lake
     policy = policy or MoodSettings().policy
     kept = KeptFigures(lake)
+    pages: Kept[str] = Kept()
 
-    def figures(selection: Selection | None) -> DashboardData:
+    def page_for(selection: Selection | None) -> str:
         live = kept.read("live", live_reads(), lambda con: gather_live(con, policy))
         try:
             chosen = latest_selection(live.value, selection)
@@ -55,7 +55,10 @@ def create_app(store: TelemetryStore | None = None, policy: MoodPolicy | None = 
             raise
         day = kept.read(("day", chosen), day_reads(chosen, policy),
                         lambda con: gather_day(con, chosen, policy))
-        return compose(live.value, day.value, policy, live.damage + day.damage)
+        # Rendering the charts costs more than reading kept figures: a page is kept too.
+        return pages.get(chosen, (live, day), lambda: render(
+            compose(live.value, day.value, policy, live.damage + day.damage),
+            plotly_src=PLOTLY_PATH))
 
     def page(request: Request) -> Response:
         try:
@@ -64,7 +67,7 @@ def create_app(store: TelemetryStore | None = None, policy: MoodPolicy | None = 
             return HTMLResponse(render_message("Bad request", str(error)), status_code=400)
         try:
             # The connection is closed before rendering: a reader never holds the warehouse long.
-            data = figures(selection)
+            html = page_for(selection)
         except (NoData, FileNotFoundError) as missing:
             said = "; ".join([str(missing), *getattr(missing, "__notes__", [])])
             return HTMLResponse(render_message("No data", said), status_code=404)
@@ -75,7 +78,7 @@ def create_app(store: TelemetryStore | None = None, policy: MoodPolicy | None = 
             # Say which file, and how to repair it, rather than a bare server error.
             return HTMLResponse(render_message("A data file is damaged", damage + "."),
                                 status_code=503)
-        return HTMLResponse(render(data, plotly_src=PLOTLY_PATH))
+        return HTMLResponse(html)
 
     def plotly(_request: Request) -> Response:
         return Response(plotly_js(), media_type="text/javascript",
@@ -90,5 +93,5 @@ def create_app(store: TelemetryStore | None = None, policy: MoodPolicy | None = 
         Route(PLOTLY_PATH, plotly),
         Route("/healthz", healthz),
     ])
-    app.state.kept = kept
+    app.state.kept, app.state.pages = kept, pages
     return app

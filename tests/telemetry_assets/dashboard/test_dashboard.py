@@ -353,15 +353,19 @@ def test_a_day_is_read_once_until_a_rerun_changes_it(platform, published_day, mo
 
     with serving(app) as url:
         before = scenario_totals(url)
-        assert kept.readings == ["live", the_day]
+        assert kept.made == ["live", the_day]
         assert scenario_totals(url) == before
-        assert kept.readings == ["live", the_day]  # the second look read nothing
+        assert kept.made == ["live", the_day]  # the second look read nothing,
+        assert len(app.state.pages.made) == 1  # and rendered nothing
 
         # The next day's hours and day: the latest figures change, the 20th's do not.
         platform.run_hours(*[f"2026-11-21-{hour:02d}:00" for hour in range(24)])
         platform.run_days("2026-11-21")
         assert scenario_totals(url) == before
-        assert kept.readings == ["live", the_day, "live"]
+        assert kept.made == ["live", the_day, "live"]
+        # The new day had no traffic: the latest figures read again came out the same, and so
+        # the page is the one already rendered.
+        assert len(app.state.pages.made) == 1
 
         # A late file for an hour of the 20th, and the re-runs the late-data sensor launches.
         scenario = sorted(before)[0]
@@ -377,4 +381,5 @@ def test_a_day_is_read_once_until_a_rerun_changes_it(platform, published_day, mo
         assert after[scenario] == (before[scenario][0] + 25, before[scenario][1] + 25)
         assert {s: t for s, t in after.items() if s != scenario} == \
             {s: t for s, t in before.items() if s != scenario}
-        assert kept.readings == ["live", the_day, "live", "live", the_day]
+        assert kept.made == ["live", the_day, "live", "live", the_day]
+        assert len(app.state.pages.made) == 2
