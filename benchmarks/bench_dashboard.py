@@ -3,9 +3,10 @@
 The lake is the one bench_backfill built (30 days at 100k events per hour) when it is kept for
 the current code; otherwise a smaller one (BENCH_DASHBOARD_EVENTS_PER_HOUR, default 10k) is built
 here once and kept. BENCH_DASHBOARD_DATA_DIR names another data directory to read instead (one
-kept for earlier code, say: the dashboard only reads it). Each of several days is asked for once (a first look: nothing is kept yet for
-that day), then 50 requests go round the same days (a second look, the figures kept). The page
-asked for is the day's whole HTML page, with figures, charts and tables.
+kept for earlier code, say: the dashboard only reads it). Each of several days is asked for once
+(a first look: nothing is kept yet for that day), then 50 requests go round the same days (later
+looks, the figures and pages kept). The page asked for is the day's whole HTML page, with
+figures, charts and tables.
 """
 
 import os
