@@ -37,9 +37,14 @@ class _EnvironmentDefaults(ConfigurableResource):
 DEDUPE_HORIZON = timedelta(hours=24)
 
 
+# Partitions of a run a stage computes at once: one machine's two cores stay busy with two.
+PARTITIONS_AT_ONCE = 2
+
+
 class TelemetryStore(_EnvironmentDefaults):
-    """The platform's storage (landing files, reference CSVs, Parquet lake, warehouse) and how
-    long an event id stays one event (the dedupe horizon, in hours)."""
+    """The platform's storage (landing files, reference CSVs, Parquet lake, warehouse), how long
+    an event id stays one event (the dedupe horizon, in hours), and how many partitions of a run
+    a stage computes at once."""
 
     VARIABLES: ClassVar[Mapping[str, str]] = {
         "data_dir": "TELEMETRY_DATA_DIR",
@@ -48,6 +53,7 @@ class TelemetryStore(_EnvironmentDefaults):
         "lake_dir": "TELEMETRY_LAKE_DIR",
         "duckdb_path": "TELEMETRY_DUCKDB_PATH",
         "dedupe_horizon_hours": "TELEMETRY_DEDUPE_HORIZON_HOURS",
+        "partitions_at_once": "TELEMETRY_PARTITIONS_AT_ONCE",
     }
 
     data_dir: str | None = None
@@ -56,6 +62,20 @@ class TelemetryStore(_EnvironmentDefaults):
     lake_dir: str | None = None
     duckdb_path: str | None = None
     dedupe_horizon_hours: int | None = None
+    partitions_at_once: int | None = None
+
+    @property
+    def at_once(self) -> int:
+        """Partitions of a run a stage computes at once (at least one)."""
+        variable = self.VARIABLES["partitions_at_once"]
+        value = self.environment().get(variable, "").strip()
+        try:
+            count = int(value) if value else PARTITIONS_AT_ONCE
+        except ValueError:
+            raise ValueError(f"{variable} must be a whole number, not {value!r}") from None
+        if count < 1:
+            raise ValueError(f"{variable} must be at least 1, not {count}")
+        return count
 
     @property
     def dedupe_horizon(self) -> timedelta:

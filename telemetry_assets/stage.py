@@ -8,12 +8,14 @@ range run and a run per partition produce the same files.
 
 import logging
 import re
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 from dagster import (
@@ -39,6 +41,8 @@ from telemetry_core.sql import compute_connection, load_sql, window_params
 LATENCY_GROWTH = 1.02
 # Bucket index for a latency of exactly 0 ms (ln 0 is undefined); below every real bucket.
 ZERO_LATENCY_BUCKET = -1_000_000
+
+T = TypeVar("T")
 
 progress_log = logging.getLogger("telemetry_assets.progress")
 
@@ -92,7 +96,7 @@ def sql_asset(table: Table, description: str, **options: Any) -> AssetsDefinitio
 
     @stage_asset(table, description, **options)
     def sql_stage(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
-        return MaterializeResult(metadata=run_sql_stage(context, store.lake, table))
+        return MaterializeResult(metadata=run_sql_stage(context, store, table))
 
     return sql_stage
 
@@ -121,26 +125,48 @@ def stage_params(sql: str, window: TimeWindow, **extra: Any) -> dict[str, Any]:
     return {name: value for name, value in available.items() if name in used}
 
 
-def each_partition(
-    context: AssetExecutionContext, stage: str, grain: Grain
-) -> Iterator[tuple[str, TimeWindow, Callable[[int], None]]]:
-    """Yield (key, window, done) for each partition of the run; `done(rows)` reports progress."""
+def map_partitions(
+    context: AssetExecutionContext, stage: str, grain: Grain,
+    work: Callable[[str, TimeWindow], tuple[int, T]], at_once: int = 1,
+) -> list[T]:
+    """`work(key, window) -> (rows, result)` for every partition of the run, `at_once` of them
+    at a time, reporting progress as each ends; the results in partition order.
+
+    A partition's SQL runs on 2 threads at best and its Parquet file is written on one, so two
+    partitions at once keep both cores of a small machine busy. The first failure stops the
+    partitions not started yet and is raised once the running ones end.
+    """
     windows = windows_of(grain, list(context.partition_keys))
-    for position, (key, window) in enumerate(windows, start=1):
+    finished = 0
+    lock = threading.Lock()
+
+    def run(key: str, window: TimeWindow) -> T:
+        nonlocal finished
         started = time.perf_counter()
+        rows, result = work(key, window)
+        elapsed = time.perf_counter() - started
+        with lock:
+            finished += 1
+            position = finished
+        # Progress goes to Python logging only: a Dagster log event per partition would cost
+        # a write to the event log each, more than the SQL of a quiet hour.
+        progress_log.info(
+            "%s %s", stage, key,
+            extra={"progress": PartitionProgress(stage, key, position, len(windows), rows,
+                                                 elapsed)},
+        )
+        return result
 
-        def done(rows: int, position: int = position, key: str = key, started: float = started):
-            # Progress goes to Python logging only: a Dagster log event per partition would cost
-            # a write to the event log each, more than the SQL of a quiet hour.
-            elapsed = time.perf_counter() - started
-            progress_log.info(
-                "%s %s", stage, key,
-                extra={"progress": PartitionProgress(
-                    stage, key, position, len(windows), rows, elapsed
-                )},
-            )
-
-        yield key, window, done
+    if at_once <= 1 or len(windows) == 1:
+        return [run(key, window) for key, window in windows]
+    with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix=stage) as pool:
+        futures = [pool.submit(run, key, window) for key, window in windows]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def register_inputs(
@@ -155,19 +181,23 @@ def register_inputs(
             raise Failure(description=str(missing), allow_retries=False) from missing
 
 
-def run_sql_stage(context: AssetExecutionContext, lake: Lake, table: Table) -> dict[str, Any]:
+def run_sql_stage(context: AssetExecutionContext, store: TelemetryStore,
+                  table: Table) -> dict[str, Any]:
     """Materialize `table` from dbt_like_sql/<schema>/<name>.sql for every partition of the run."""
+    lake = store.lake
     sql = load_sql(table.schema, table.name)
-    rows_by_partition = {}
-    for key, window, done in each_partition(context, table.name, table.grain):
+
+    def compute(_key: str, window: TimeWindow) -> tuple[int, int]:
         with closing(compute_connection()) as con:
             register_inputs(con, lake, table.inputs, window)
             rows = lake.write(table, window.start, con.sql(sql, params=stage_params(sql, window)))
-        rows_by_partition[key] = rows
-        done(rows)
+        return rows, rows
+
+    rows_by_partition = map_partitions(context, table.name, table.grain, compute,
+                                       store.at_once)
     lake.publish_views([table])
     return {
-        "rows": sum(rows_by_partition.values()),
+        "rows": sum(rows_by_partition),
         "partitions": len(rows_by_partition),
         "table": table.qualified_name,
         "files": str(lake.table_dir(table)),

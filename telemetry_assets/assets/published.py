@@ -37,7 +37,7 @@ def published_asset(table: Table, description: str) -> AssetsDefinition:
                 # A damaged previous publication is what a re-run repairs: never a reason
                 # not to publish, only nothing to compare with.
                 context.log.warning(f"previous publication unreadable: {error}")
-        metadata = run_sql_stage(context, store.lake, table)
+        metadata = run_sql_stage(context, store, table)
         if before is not None:
             metadata.update(availability_report(before, published_days(store.lake, window)))
         return MaterializeResult(metadata=metadata)

@@ -5,14 +5,14 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pyarrow as pa
-from dagster import AssetExecutionContext, MaterializeResult
+from dagster import AssetExecutionContext, MaterializeResult, TimeWindow
 
 from telemetry_assets import markdown
 from telemetry_assets.checks.audits import AUDITS, ledger
 from telemetry_assets.checks.schemas import QualitySummary
 from telemetry_assets.partitions import Grain
 from telemetry_assets.resources import QualitySettings, TelemetryStore
-from telemetry_assets.stage import each_partition, register_inputs, stage_asset, stage_params
+from telemetry_assets.stage import map_partitions, register_inputs, stage_asset, stage_params
 from telemetry_assets.tables import QUALITY_SUMMARY, SCENARIO_MINUTE, UNREAD_LANDING_FILES
 from telemetry_core.landing import unread_landing_files
 from telemetry_core.sql import compute_connection, load_sql
@@ -32,8 +32,8 @@ def quality_summary(context: AssetExecutionContext, store: TelemetryStore,
     lake = store.lake
     thresholds = quality.thresholds
     sql = load_sql(QUALITY_SUMMARY.schema, QUALITY_SUMMARY.name)
-    days = []
-    for _key, window, done in each_partition(context, QUALITY_SUMMARY.name, Grain.DAY):
+
+    def summarise(_key: str, window: TimeWindow) -> tuple[int, pd.DataFrame]:
         with closing(compute_connection()) as con:
             register_inputs(con, lake, QUALITY_SUMMARY.inputs, window)
             frame = con.execute(sql, stage_params(sql, window)).df()
@@ -45,8 +45,10 @@ def quality_summary(context: AssetExecutionContext, store: TelemetryStore,
             frame = frame.assign(checks_run=len(AUDITS), checks_failed=len(failed),
                                  failed_checks=", ".join(failed))
             frame = QualitySummary.validate(frame, lazy=True)
-            done(lake.write(QUALITY_SUMMARY, window.start, con.from_df(frame)))
-        days.append(frame)
+            return lake.write(QUALITY_SUMMARY, window.start, con.from_df(frame)), frame
+
+    # One day at a time: the day's audits are judged through the run's ledger.
+    days = map_partitions(context, QUALITY_SUMMARY.name, Grain.DAY, summarise)
     unread = unread_landing_files(store.settings.landing_dir,
                                   datetime.now(UTC).replace(tzinfo=None))
     with closing(compute_connection()) as con:

@@ -12,13 +12,14 @@ from dagster import (
     AssetSpec,
     MaterializeResult,
     MetadataValue,
+    TimeWindow,
     multi_asset,
 )
 
 from telemetry_assets import markdown
 from telemetry_assets.partitions import Grain
 from telemetry_assets.resources import TelemetryStore
-from telemetry_assets.stage import each_partition, stage_params, stage_policies
+from telemetry_assets.stage import map_partitions, stage_params, stage_policies
 from telemetry_assets.tables import RAW_EVENTS, REJECTED_EVENTS
 from telemetry_core.landing import arrival_times, landing_files, read_lines, register_landing
 from telemetry_core.sql import compute_connection, load_sql
@@ -61,9 +62,8 @@ def landing_events(context: AssetExecutionContext, store: TelemetryStore):
     settings = store.settings
     lake = store.lake
     sql = load_sql(RAW_EVENTS.schema, RAW_EVENTS.name)
-    files_read = events = rejected = 0
-    reasons: Counter = Counter()
-    for key, window, done in each_partition(context, RAW_EVENTS.name, Grain.HOUR):
+
+    def split(key: str, window: TimeWindow) -> tuple[int, tuple[int, int, int, Counter]]:
         files = landing_files(settings.landing_dir, window.start)
         lines, defects = read_lines(files)
         stream_defects = pa.Table.from_pylist(
@@ -99,19 +99,19 @@ def landing_events(context: AssetExecutionContext, store: TelemetryStore):
                     params={"partition_key": key},
                 ),
             )
-            reasons.update(
-                dict(
-                    con.sql(
-                        "select reject_reason, count(*) from classified "
-                        "where reject_reason is not null group by all"
-                    ).fetchall()
-                )
-            )
+            reasons = Counter(dict(con.sql(
+                "select reject_reason, count(*) from classified "
+                "where reject_reason is not null group by all"
+            ).fetchall()))
         reasons.update(defect.reason.split(":")[0] for defect in defects)
-        files_read += len(files)
-        events += events_in_hour
-        rejected += rejected_in_hour
-        done(events_in_hour + rejected_in_hour)
+        return (events_in_hour + rejected_in_hour,
+                (len(files), events_in_hour, rejected_in_hour, reasons))
+
+    hours = map_partitions(context, RAW_EVENTS.name, Grain.HOUR, split, store.at_once)
+    files_read = sum(files for files, _, _, _ in hours)
+    events = sum(events for _, events, _, _ in hours)
+    rejected = sum(rejected for _, _, rejected, _ in hours)
+    reasons: Counter = sum((reasons for _, _, _, reasons in hours), Counter())
     lake.publish_views([RAW_EVENTS, REJECTED_EVENTS])
     yield MaterializeResult(
         asset_key=RAW_EVENTS.asset,

@@ -12,7 +12,7 @@ from telemetry_assets.jobs import LATER_HOURS_TO_RERUN
 from telemetry_assets.lake import Lake
 from telemetry_assets.partitions import Grain, key_of, windows_of
 from telemetry_assets.resources import TelemetryStore
-from telemetry_assets.stage import each_partition, register_inputs, stage_asset, stage_params
+from telemetry_assets.stage import map_partitions, register_inputs, stage_asset, stage_params
 from telemetry_assets.tables import EVENT_OUTCOMES, FILTERED_EVENTS, RAW_EVENTS
 from telemetry_core.sql import compute_connection, load_sql, utc_naive
 
@@ -64,8 +64,8 @@ def filtered_events(context: AssetExecutionContext, store: TelemetryStore) -> Ma
     lake = store.lake
     horizon = store.dedupe_horizon
     sql = load_sql(FILTERED_EVENTS.schema, FILTERED_EVENTS.name)
-    outcomes: Counter = Counter()
-    for _key, window, done in each_partition(context, FILTERED_EVENTS.name, Grain.HOUR):
+
+    def keep(_key: str, window: TimeWindow) -> tuple[int, dict[str, int]]:
         with closing(compute_connection()) as con:
             register_inputs(con, lake, FILTERED_EVENTS.inputs, window)
             register_earlier_copies(con, lake, window, horizon)
@@ -87,8 +87,12 @@ def filtered_events(context: AssetExecutionContext, store: TelemetryStore) -> Ma
                 params={"hour": utc_naive(window.start)},
             )
             lake.write(EVENT_OUTCOMES, window.start, outcome_rows)
-            outcomes.update(dict(outcome_rows.project("outcome, events").fetchall()))
-        done(kept)
+            return kept, dict(outcome_rows.project("outcome, events").fetchall())
+
+    outcomes: Counter = Counter()
+    for hour_outcomes in map_partitions(context, FILTERED_EVENTS.name, Grain.HOUR, keep,
+                                        store.at_once):
+        outcomes.update(hour_outcomes)
     lake.publish_views([FILTERED_EVENTS, EVENT_OUTCOMES])
     windows = [window for _, window in windows_of(Grain.HOUR, list(context.partition_keys))]
     stale = later_hours_to_rerun(lake, TimeWindow(windows[0].start, windows[-1].end), horizon)
