@@ -86,12 +86,30 @@ allow_list as (
     qualify row_number() over (partition by operation_key order by scenario_id) = 1
 ),
 
+repeated_ids as (
+    -- Ids with more than one copy in the window: few, so only their copies are ordered.
+    select event_id from events group by event_id having count(*) > 1
+),
+
+later_copies as (
+    select source_file, line_number
+    from (
+        select
+            source_file,
+            line_number,
+            row_number() over (
+                partition by event_id order by arrived_at, source_file, line_number
+            ) as copy_number
+        from events
+        where event_id in (select event_id from repeated_ids)
+    ) as copies
+    where copy_number > 1
+),
+
 derived as (
     select
         e.*,
-        row_number() over (
-            partition by e.event_id order by e.arrived_at, e.source_file, e.line_number
-        ) as copy_number,
+        l.line_number is not null as is_later_copy,
         coalesce(
             c.latest_earlier_time
             >= e.event_time - cast($dedupe_horizon_hours as integer) * interval 1 hour,
@@ -104,6 +122,8 @@ derived as (
     from trimmed as e
     left join allow_list as a on lower(e.operation_name_trimmed) = a.operation_key
     left join earlier_copies as c on e.event_id = c.event_id
+    left join later_copies as l
+        on e.source_file = l.source_file and e.line_number = l.line_number
 ),
 
 attributed as (
@@ -154,7 +174,7 @@ select
     request_status,
     coalesce(request_status < 5, false) as is_success,
     case
-        when copy_number > 1 or seen_earlier then 'duplicate'
+        when is_later_copy or seen_earlier then 'duplicate'
         when lower(coalesce(base_type_trimmed, '')) not in (
             'ms.qos.incomingservicerequest', 'incomingservicerequest'
         ) then 'wrong_type'
