@@ -2,8 +2,9 @@
 asset from its `tables.py` entry.
 
 A run may cover one partition or a whole range (a single-run backfill): either way each
-partition is computed from its own window in a private engine and written as its own file, so a
-range run and a run per partition produce the same files.
+partition is computed from its own window in a private engine session and written as its own
+file, so a range run and a run per partition produce the same files, whichever partitions of a
+range are computed at the same time.
 """
 
 import logging
