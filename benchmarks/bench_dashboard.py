@@ -10,6 +10,7 @@ figures, charts and tables.
 """
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -41,7 +42,7 @@ def lake_with_30_days() -> tuple[Path, str]:
     if not entry.exists():
         print(f"building a 30-day lake at {EVENTS_PER_HOUR:,} events/h (once, kept)", flush=True)
         work = entry.with_name(entry.name + ".building")
-        subprocess.run(["rm", "-rf", str(work)], check=True)
+        shutil.rmtree(work, ignore_errors=True)
         (work / "dagster_home").mkdir(parents=True)
         (work / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         environment = {**os.environ, "TELEMETRY_DATA_DIR": str(work / "data"),
@@ -53,7 +54,7 @@ def lake_with_30_days() -> tuple[Path, str]:
                         "--start", f"{bench_backfill.START:%Y-%m-%d}", "--end", f"{end:%Y-%m-%d}"],
                        env=environment, check=True, stdout=subprocess.DEVNULL)
         cache.keep_lake(source, work / "data")
-        subprocess.run(["rm", "-rf", str(work)], check=True)
+        shutil.rmtree(work)
     return entry, f"built here, {EVENTS_PER_HOUR:,} events/h"
 
 

@@ -67,15 +67,8 @@ class TelemetryStore(_EnvironmentDefaults):
     @property
     def at_once(self) -> int:
         """Partitions of a run a stage computes at once (at least one)."""
-        variable = self.VARIABLES["partitions_at_once"]
-        value = self.environment().get(variable, "").strip()
-        try:
-            count = int(value) if value else PARTITIONS_AT_ONCE
-        except ValueError:
-            raise ValueError(f"{variable} must be a whole number, not {value!r}") from None
-        if count < 1:
-            raise ValueError(f"{variable} must be at least 1, not {count}")
-        return count
+        return whole_number(self.environment(), self.VARIABLES["partitions_at_once"],
+                            PARTITIONS_AT_ONCE, minimum=1)
 
     @property
     def dedupe_horizon(self) -> timedelta:
@@ -162,21 +155,27 @@ class MoodSettings(_EnvironmentDefaults):
         return split_urls(self.environment().get(self.VARIABLES["webhooks"], ""))
 
 
-def duration(environ: Mapping[str, str], name: str, default: timedelta,
-             unit: timedelta) -> timedelta:
-    """A duration given as a whole number of `unit`s in the variable `name`, or the default."""
+def whole_number(environ: Mapping[str, str], name: str, default: int, minimum: int = 0,
+                 unit: str = "") -> int:
+    """A whole number (of `unit`, when named) in the variable `name`, or the default."""
     value = environ.get(name, "").strip()
     if not value:
         return default
     try:
         count = int(value)
     except ValueError:
-        raise ValueError(
-            f"{name} must be a whole number of {_unit_name(unit)}, not {value!r}"
-        ) from None
-    if count < 0:
-        raise ValueError(f"{name} must not be negative, not {count}")
-    return unit * count
+        of_unit = f" of {unit}" if unit else ""
+        raise ValueError(f"{name} must be a whole number{of_unit}, not {value!r}") from None
+    if count < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {count}"
+                         if minimum else f"{name} must not be negative, not {count}")
+    return count
+
+
+def duration(environ: Mapping[str, str], name: str, default: timedelta,
+             unit: timedelta) -> timedelta:
+    """A duration given as a whole number of `unit`s in the variable `name`, or the default."""
+    return unit * whole_number(environ, name, default // unit, unit=_unit_name(unit))
 
 
 def _unit_name(unit: timedelta) -> str:
