@@ -9,9 +9,9 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 .PHONY: demo test lint bench ui clean system-packages
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml telemetry_client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e ./telemetry_client -e '.[dev]'
 	touch $(STAMP)
 
 # The instance settings (run queue, concurrency pool, run monitoring) are committed in deploy/.

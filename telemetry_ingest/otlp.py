@@ -22,6 +22,7 @@ from telemetry_client.events import (
     status_from_http,
     time_from_epoch_ns,
 )
+
 from telemetry_ingest.payload import PayloadError
 
 SPAN_KIND_SERVER = 2

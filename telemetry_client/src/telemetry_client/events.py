@@ -4,9 +4,12 @@ The HTTP receiver's OpenTelemetry mapping builds its events here too, so a span 
 client-recorded request come out identical in shape.
 """
 
+from __future__ import annotations
+
 import re
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import unquote
 
 BASE_TYPE = "Ms.Qos.IncomingServiceRequest"
 # Major version 5 is what tells the pipeline to read scenario and partner from data.cC
@@ -45,14 +48,30 @@ def correlation_context(scenario: str | None, partner: str | None) -> str:
     return ";".join(pairs)
 
 
+def correlation_from_baggage(header: str | None) -> tuple[str | None, str | None]:
+    """Scenario and partner from a W3C `baggage` header's `ms.b.tel.*` entries.
+
+    `baggage: ms.b.tel.scenario=checkout.quote,ms.b.tel.partner=contoso;prop` gives
+    ("checkout.quote", "contoso"): members are separated by commas, properties after a `;`
+    are ignored, values are percent-decoded.
+    """
+    found: dict[str, str] = {}
+    for member in (header or "").split(","):
+        key, sep, value = member.split(";", 1)[0].partition("=")
+        key = key.strip().lower()
+        if sep and key in (SCENARIO_KEY, PARTNER_KEY):
+            found[key] = unquote(value.strip())
+    return found.get(SCENARIO_KEY) or None, found.get(PARTNER_KEY) or None
+
+
 def format_time(moment: datetime) -> str:
     """ISO-8601 UTC with milliseconds and a Z, the form SPEC §2 shows."""
-    utc = moment.astimezone(UTC) if moment.tzinfo else moment
+    utc = moment.astimezone(timezone.utc) if moment.tzinfo else moment
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def time_from_epoch_ns(epoch_ns: int) -> str:
-    return format_time(datetime.fromtimestamp(epoch_ns / 1e9, UTC))
+    return format_time(datetime.fromtimestamp(epoch_ns / 1e9, timezone.utc))
 
 
 def build_event(

@@ -1,19 +1,21 @@
 """The service-facing API: time a request, record its status, ship it in the background."""
 
+from __future__ import annotations
+
 import atexit
 import functools
 import inspect
 import logging
-import socket
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from datetime import datetime, timezone
+from typing import Any, Callable, TypeVar
 
+from telemetry_client.config import ClientSettings
 from telemetry_client.events import (
     STATUS_SERVICE_ERROR,
     STATUS_SUCCESS,
@@ -26,29 +28,50 @@ from telemetry_client.transport import BatchSender, SenderStats
 log = logging.getLogger("telemetry_client")
 
 F = TypeVar("F", bound=Callable[..., Any])
+Clock = Callable[[], datetime]
 
 _correlation: ContextVar[tuple[str | None, str | None]] = ContextVar(
     "telemetry_correlation", default=(None, None)
 )
+# The request being handled, so that code deep inside a handler (or a correlation block it
+# opens) can say which scenario and partner the request belongs to.
+_current_request: ContextVar[RequestScope | None] = ContextVar(
+    "telemetry_current_request", default=None
+)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 @contextmanager
 def correlation(scenario: str | None = None, partner: str | None = None) -> Iterator[None]:
     """Scenario and partner for every request recorded inside the block (nested blocks override).
 
-    A context variable, so it follows the request through threads started with
-    `contextvars.copy_context()` and through asyncio tasks.
+    Opened inside a request being handled (by the middleware or `client.request`), it also
+    gives that request its scenario and partner. A context variable, so it follows the
+    request through threads started with `contextvars.copy_context()` and asyncio tasks.
     """
     outer_scenario, outer_partner = _correlation.get()
     token = _correlation.set((scenario or outer_scenario, partner or outer_partner))
+    active = _current_request.get()
+    if active is not None:
+        active.scenario = scenario or active.scenario
+        active.partner = partner or active.partner
     try:
         yield
     finally:
         _correlation.reset(token)
 
 
+def current_request() -> RequestScope | None:
+    """The request being handled in this context, or None outside one."""
+    return _current_request.get()
+
+
 class RequestScope:
-    """One timed request; set `http_status` or `status` before the block ends."""
+    """One timed request; set `http_status` or `status` (and, if known, `operation`) before
+    it ends."""
 
     __slots__ = (
         "_started",
@@ -71,6 +94,7 @@ class RequestScope:
         scenario: str | None,
         partner: str | None,
         event_id: str | None,
+        wall: datetime,
     ) -> None:
         self.operation = operation
         self.request_type = request_type
@@ -80,7 +104,7 @@ class RequestScope:
         self.event_id = event_id or uuid.uuid4().hex
         self.http_status: int | None = None
         self.status: int | None = None
-        self._wall = datetime.now(UTC)
+        self._wall = wall
         self._started = time.perf_counter()
 
     def request_status(self, failed: bool) -> int:
@@ -94,45 +118,61 @@ class RequestScope:
 class TelemetryClient:
     """Records one event per incoming request and ships them to the HTTP receiver.
 
+    Every setting is an argument or its environment variable (`config.VARIABLES`):
+    `TelemetryClient()` alone reads `TELEMETRY_CLIENT_ENDPOINT`, `TELEMETRY_CLIENT_TOKEN`, ….
     `endpoint` is the receiver's base URL (`http://host:8080`) or its full `/v1/events` URL.
     Recording never blocks and never raises: a full queue drops the event and counts it
-    (`stats().dropped`). Queued events are flushed at interpreter exit.
+    (`stats().dropped`). Queued events are flushed at interpreter exit, for at most
+    `exit_flush_timeout` seconds. `clock` stamps events (replays and tests set it).
     """
 
     def __init__(
         self,
-        endpoint: str,
-        token: str,
+        endpoint: str | None = None,
+        token: str | None = None,
         *,
-        environment: str = "",
-        role: str = "",
+        environment: str | None = None,
+        role: str | None = None,
         role_instance: str | None = None,
         is_test: bool = False,
-        max_queue: int = 10_000,
-        batch_size: int = 500,
-        flush_interval: float = 1.0,
-        timeout: float = 10.0,
+        max_queue: int | None = None,
+        batch_size: int | None = None,
+        flush_interval: float | None = None,
+        timeout: float | None = None,
         retry_deadline: float = 60.0,
-        exit_flush_timeout: float = 5.0,
+        exit_flush_timeout: float | None = None,
+        clock: Clock = _utc_now,
     ) -> None:
-        url = endpoint.rstrip("/")
-        if not url.endswith("/v1/events"):
-            url += "/v1/events"
-        self.environment = environment
-        self.role = role
-        self.role_instance = socket.gethostname() if role_instance is None else role_instance
+        self.settings = ClientSettings.resolve(
+            endpoint=endpoint, token=token, environment=environment, role=role,
+            role_instance=role_instance, max_queue=max_queue, batch_size=batch_size,
+            flush_interval=flush_interval, timeout=timeout,
+            exit_flush_timeout=exit_flush_timeout,
+        )  # fmt: skip
         self.is_test = is_test
-        self._exit_flush_timeout = exit_flush_timeout
+        self._clock = clock
         self._sender = BatchSender(
-            url,
-            token,
-            max_queue=max_queue,
-            batch_size=batch_size,
-            flush_interval=flush_interval,
-            timeout=timeout,
+            self.settings.events_url,
+            self.settings.token,
+            max_queue=self.settings.max_queue,
+            batch_size=self.settings.batch_size,
+            flush_interval=self.settings.flush_interval,
+            timeout=self.settings.timeout,
             retry_deadline=retry_deadline,
         )
         _open_clients.add(self)
+
+    @property
+    def environment(self) -> str:
+        return self.settings.environment
+
+    @property
+    def role(self) -> str:
+        return self.settings.role
+
+    @property
+    def role_instance(self) -> str:
+        return self.settings.role_instance
 
     correlation = staticmethod(correlation)
 
@@ -148,13 +188,50 @@ class TelemetryClient:
         event_id: str | None = None,
     ) -> Iterator[RequestScope]:
         """Time the block as one request; an exception escaping it records a failure."""
-        scope = RequestScope(operation, request_type, caller, scenario, partner, event_id)
+        scope = self.start_request(operation, request_type=request_type, caller=caller,
+                                   scenario=scenario, partner=partner, event_id=event_id)
+        token = _current_request.set(scope)
         try:
             yield scope
         except BaseException:
-            self._finish(scope, failed=True)
+            self.finish_request(scope, failed=True)
             raise
-        self._finish(scope, failed=False)
+        finally:
+            _current_request.reset(token)
+        self.finish_request(scope, failed=False)
+
+    def start_request(
+        self,
+        operation: str,
+        *,
+        request_type: str = "",
+        caller: str = "",
+        scenario: str | None = None,
+        partner: str | None = None,
+        event_id: str | None = None,
+    ) -> RequestScope:
+        """A request that starts now and is recorded by `finish_request` (the middleware's
+        form of `request`, for responses that end after the handler returns)."""
+        return RequestScope(operation, request_type, caller, scenario, partner, event_id,
+                            self._clock())
+
+    def finish_request(self, scope: RequestScope, *, failed: bool) -> None:
+        """Record the request `start_request` began; never raises."""
+        try:
+            latency_ms = (time.perf_counter() - scope._started) * 1000.0
+            self.record(
+                scope.operation,
+                latency_ms=latency_ms,
+                request_status=scope.request_status(failed),
+                time=scope._wall,
+                request_type=scope.request_type,
+                caller=scope.caller,
+                scenario=scope.scenario,
+                partner=scope.partner,
+                event_id=scope.event_id,
+            )
+        except Exception:
+            log.exception("telemetry event for %r not recorded", scope.operation)
 
     def track(
         self,
@@ -209,7 +286,7 @@ class TelemetryClient:
             context_scenario, context_partner = _correlation.get()
             event = build_event(
                 event_id=event_id or uuid.uuid4().hex,
-                time=format_time(time or datetime.now(UTC)),
+                time=format_time(time or self._clock()),
                 operation=operation,
                 latency_ms=latency_ms,
                 request_status=request_status,
@@ -233,41 +310,24 @@ class TelemetryClient:
         return self._sender.flush(timeout)
 
     def close(self, timeout: float | None = 5.0) -> bool:
-        """Flush and stop the background thread."""
+        """Flush for at most `timeout` seconds, then stop the background thread."""
         _open_clients.discard(self)
         return self._sender.close(timeout)
 
     def stats(self) -> SenderStats:
         return self._sender.stats()
 
-    def __enter__(self) -> "TelemetryClient":
+    def __enter__(self) -> TelemetryClient:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _finish(self, scope: RequestScope, failed: bool) -> None:
-        try:
-            latency_ms = (time.perf_counter() - scope._started) * 1000.0
-            self.record(
-                scope.operation,
-                latency_ms=latency_ms,
-                request_status=scope.request_status(failed),
-                time=scope._wall,
-                request_type=scope.request_type,
-                caller=scope.caller,
-                scenario=scope.scenario,
-                partner=scope.partner,
-                event_id=scope.event_id,
-            )
-        except Exception:
-            log.exception("telemetry event for %r not recorded", scope.operation)
 
-
-_open_clients: "weakref.WeakSet[TelemetryClient]" = weakref.WeakSet()
+_open_clients: weakref.WeakSet[TelemetryClient] = weakref.WeakSet()
 
 
 @atexit.register
 def _flush_at_exit() -> None:
     for client in list(_open_clients):
-        client.close(client._exit_flush_timeout)
+        client.close(client.settings.exit_flush_timeout)

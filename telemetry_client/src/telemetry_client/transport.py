@@ -1,8 +1,12 @@
 """Ship events in the background: a bounded queue, gzip'd NDJSON batches, retries with backoff.
 
 Nothing here may block or raise into the service that records events: a full queue drops the
-event and counts it, and a batch that cannot be delivered is counted as failed and logged.
+event and counts it, and a batch that cannot be delivered is counted as failed. An outage of the
+receiver is logged once when it starts and once when it ends (with what it cost), never once
+per event or per batch; the backoff grows across batches until the receiver answers again.
 """
+
+from __future__ import annotations
 
 import gzip
 import http.client
@@ -36,6 +40,11 @@ class SenderStats:
     retries: int
     queued: int
 
+    @property
+    def lost(self) -> int:
+        """Events that will never reach the receiver."""
+        return self.dropped + self.failed
+
 
 class _Retryable(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
@@ -66,6 +75,7 @@ class BatchSender:
         self._host = parts.hostname
         self._port = parts.port
         self._path = parts.path or "/"
+        self._url = url
         self._headers = {
             "Authorization": f"Bearer {token}",
             "Content-Type": "application/x-ndjson",
@@ -88,6 +98,11 @@ class BatchSender:
             ("enqueued", "dropped", "accepted", "rejected", "failed", "batches", "retries"), 0
         )
         self._connection: http.client.HTTPConnection | None = None
+        # While the receiver is unreachable: when that started, how many events were lost
+        # before it, and how many attempts in a row have failed (the backoff's exponent).
+        self._outage_since: float | None = None
+        self._lost_before_outage = 0
+        self._failed_attempts = 0
         self._encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
         self._thread = threading.Thread(target=self._run, name="telemetry-client", daemon=True)
         self._thread.start()
@@ -126,7 +141,14 @@ class BatchSender:
         drained = self.flush(timeout)
         with self._lock:
             self._closing = True
+            undelivered = len(self._queue) + self._in_flight
+            lost = self._counts["dropped"] + self._counts["failed"]
             self._lock.notify_all()
+        if not drained:
+            log.warning(
+                "telemetry: %d events still queued for %s after %.1f s are lost "
+                "(%d lost before)", undelivered, self._url, timeout or 0.0, lost,
+            )  # fmt: skip
         self._thread.join(timeout=0 if not drained else self._timeout)
         return drained
 
@@ -183,10 +205,12 @@ class BatchSender:
         body = gzip.compress("\n".join(map(encode, batch)).encode(), compresslevel=5, mtime=0)
         self._count("batches")
         started = time.monotonic()
-        attempt = 0
         while True:
             try:
                 status, payload, retry_after = self._post(body)
+                if status in _RETRYABLE_STATUS:
+                    raise _Retryable(f"HTTP {status}", retry_after)
+                self._receiver_answered()
                 if status == 413 and len(batch) > 1:
                     # The receiver's size limit is smaller than our batch: halve until it fits.
                     middle = len(batch) // 2
@@ -197,36 +221,60 @@ class BatchSender:
                     # 400 with a list of rejections: every event was invalid; count them.
                     self._record_answer(len(batch), payload)
                     return
-                if status not in _RETRYABLE_STATUS:
-                    log.warning(
-                        "telemetry receiver refused a batch of %d events: HTTP %d %s",
-                        len(batch),
-                        status,
-                        payload[:200].decode("utf-8", "replace"),
-                    )
-                    self._count("failed", len(batch))
-                    return
-                raise _Retryable(f"HTTP {status}", retry_after)
+                log.warning(
+                    "telemetry receiver refused a batch of %d events: HTTP %d %s",
+                    len(batch),
+                    status,
+                    payload[:200].decode("utf-8", "replace"),
+                )
+                self._count("failed", len(batch))
+                return
             except (OSError, http.client.HTTPException, _Retryable) as error:
                 self._drop_connection()
-                attempt += 1
-                delay = min(self._backoff_max, self._backoff_initial * 2 ** (attempt - 1))
-                delay = random.uniform(delay / 2, delay)
-                if isinstance(error, _Retryable) and error.retry_after:
-                    delay = min(self._backoff_max, max(delay, error.retry_after))
+                delay = self._unavailable(error)
                 if time.monotonic() - started + delay > self._retry_deadline or self._closing:
-                    log.warning(
-                        "telemetry batch of %d events lost after %d attempts: %s",
-                        len(batch),
-                        attempt,
-                        error,
-                    )
+                    # Logged once for the whole outage (when it ends), not once per batch.
                     self._count("failed", len(batch))
                     return
-                if attempt == 1:
-                    log.info("telemetry receiver unavailable (%s); retrying", error)
                 self._count("retries")
-                time.sleep(delay)
+                self._sleep(delay)
+
+    def _unavailable(self, error: Exception) -> float:
+        """Note a failed attempt; the seconds to wait before the next one."""
+        with self._lock:
+            self._failed_attempts += 1
+            attempts = self._failed_attempts
+            if self._outage_since is None:
+                self._outage_since = time.monotonic()
+                self._lost_before_outage = self._counts["dropped"] + self._counts["failed"]
+                log.warning(
+                    "telemetry receiver %s unavailable (%s): up to %d events are kept and sent "
+                    "when it answers again; this is logged once per outage",
+                    self._url, error, self._max_queue,
+                )  # fmt: skip
+        delay = min(self._backoff_max, self._backoff_initial * 2 ** min(attempts - 1, 30))
+        delay = random.uniform(delay / 2, delay)
+        if isinstance(error, _Retryable) and error.retry_after:
+            delay = min(self._backoff_max, max(delay, error.retry_after))
+        return delay
+
+    def _receiver_answered(self) -> None:
+        with self._lock:
+            self._failed_attempts = 0
+            if self._outage_since is None:
+                return
+            lasted = time.monotonic() - self._outage_since
+            lost = self._counts["dropped"] + self._counts["failed"] - self._lost_before_outage
+            self._outage_since = None
+        log.info(
+            "telemetry receiver %s answers again after %.1f s; %d events were lost meanwhile",
+            self._url, lasted, lost,
+        )  # fmt: skip
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait before a retry; closing the client cuts the wait short."""
+        with self._lock:
+            self._lock.wait_for(lambda: self._closing, timeout=seconds)
 
     def _record_answer(self, sent: int, payload: bytes) -> None:
         try:
