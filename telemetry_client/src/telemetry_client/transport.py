@@ -98,21 +98,28 @@ class BatchSender:
             ("enqueued", "dropped", "accepted", "rejected", "failed", "batches", "retries"), 0
         )
         self._connection: http.client.HTTPConnection | None = None
-        # While the receiver is unreachable: when that started, how many events were lost
-        # before it, and how many attempts in a row have failed (the backoff's exponent).
+        # While the receiver is unreachable: since when, and how many attempts in a row have
+        # failed (the backoff's exponent); and the events lost when it last answered.
         self._outage_since: float | None = None
-        self._lost_before_outage = 0
+        self._lost_at_last_answer = 0
         self._failed_attempts = 0
         self._encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
         self._thread = threading.Thread(target=self._run, name="telemetry-client", daemon=True)
         self._thread.start()
 
     def submit(self, event: dict[str, Any]) -> bool:
-        """Queue one event; False (and counted as dropped) when the queue is full or closed."""
+        """Queue one event; False (and counted as dropped) once the client is closed.
+
+        A full queue drops its oldest event (counted) to keep this one: after an outage the
+        latest minutes are what the live figures need, and what arrives first.
+        """
         with self._lock:
-            if self._closing or len(self._queue) >= self._max_queue:
+            if self._closing:
                 self._counts["dropped"] += 1
                 return False
+            if len(self._queue) >= self._max_queue:
+                self._queue.popleft()
+                self._counts["dropped"] += 1
             self._queue.append(event)
             self._counts["enqueued"] += 1
             if len(self._queue) >= self._batch_size:
@@ -246,7 +253,6 @@ class BatchSender:
             attempts = self._failed_attempts
             if self._outage_since is None:
                 self._outage_since = time.monotonic()
-                self._lost_before_outage = self._counts["dropped"] + self._counts["failed"]
                 log.warning(
                     "telemetry receiver %s unavailable (%s): up to %d events are kept and sent "
                     "when it answers again; this is logged once per outage",
@@ -261,10 +267,11 @@ class BatchSender:
     def _receiver_answered(self) -> None:
         with self._lock:
             self._failed_attempts = 0
+            lost_now = self._counts["dropped"] + self._counts["failed"]
+            lost, self._lost_at_last_answer = lost_now - self._lost_at_last_answer, lost_now
             if self._outage_since is None:
                 return
             lasted = time.monotonic() - self._outage_since
-            lost = self._counts["dropped"] + self._counts["failed"] - self._lost_before_outage
             self._outage_since = None
         log.info(
             "telemetry receiver %s answers again after %.1f s; %d events were lost meanwhile",
