@@ -4,8 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 missing=()
-while read -r package; do
+# A line is a package, optionally followed by the command it provides: then a machine that has
+# the command from elsewhere (Node.js from another vendor's package, say) needs nothing.
+while read -r package command _; do
     [[ -z "$package" || "$package" == \#* ]] && continue
+    [[ -n "${command:-}" && "$command" != \#* ]] && command -v "$command" >/dev/null && continue
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
         || missing+=("$package")
 done < system-packages.txt
