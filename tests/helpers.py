@@ -5,13 +5,17 @@ import gzip
 import io
 import math
 import socket
-from contextlib import closing
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import uvicorn
 from dagster import TimeWindow
 
 from telemetry_assets.stage import stage_params
@@ -44,6 +48,26 @@ OPERATION_SCENARIOS_CSV = """operation_name,scenario_id
 GetQuote,checkout.quote
 RunSearch,search.query
 """
+
+
+@contextmanager
+def serve_asgi(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """An ASGI app served by uvicorn on a loopback port, in a thread; yields its URL."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        listener.close()
 
 
 # Reference names are user data. Printed as they are, these would be rich markup in the CLI, HTML

@@ -2,7 +2,6 @@
 real on loopback in this process, and a driver that calls them from several threads."""
 
 import importlib.util
-import socket
 import threading
 import time
 import urllib.error
@@ -12,7 +11,6 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from types import ModuleType
 
-import uvicorn
 from werkzeug.serving import make_server
 
 from telemetry_client import TelemetryClient
@@ -44,25 +42,6 @@ def serve_wsgi(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     finally:
         server.shutdown()
         thread.join(timeout=10)
-
-
-@contextmanager
-def serve_asgi(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="critical"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        listener.close()
 
 
 def call(url: str, method: str = "GET", partner: str | None = None) -> int:

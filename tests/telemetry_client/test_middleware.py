@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from flask import Flask
 
 from telemetry_client import ASGIMiddleware, WSGIMiddleware, correlation, current_request
+from tests.helpers import serve_asgi
 from tests.platform import Platform
 from tests.telemetry_client.services import (
     call,
@@ -19,7 +20,6 @@ from tests.telemetry_client.services import (
     example,
     hammer,
     replay_clock,
-    serve_asgi,
     serve_wsgi,
 )
 from tests.telemetry_ingest.servers import TOKEN, Receiver, landed_lines

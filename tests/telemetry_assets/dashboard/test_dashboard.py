@@ -6,20 +6,14 @@ numbers are read from the DOM Chromium holds after the page's JavaScript ran.
 
 import json
 import shutil
-import socket
 import subprocess
-import threading
-import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-import uvicorn
 from dagster import AssetSelection, evaluate_automation_conditions, materialize
 
 from telemetry_assets.assets.present import dashboard, dashboard_path
@@ -29,7 +23,7 @@ from telemetry_assets.definitions import defs
 from telemetry_assets.resources import RESOURCES
 from telemetry_synth import generate_landing
 from tests.events import wire_event
-from tests.helpers import HOSTILE, HTML_ID, SLACK_ID
+from tests.helpers import HOSTILE, HTML_ID, SLACK_ID, serve_asgi
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -121,31 +115,11 @@ def published_day(platform):
     return summary
 
 
-@contextmanager
-def serving(app) -> Iterator[str]:
-    """The app on a loopback port, as `telemetry dashboard` serves it; yields its URL."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the dashboard server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        listener.close()
-
-
 @pytest.fixture
 def served(platform, monkeypatch):
     # A tenth of the demo's traffic: a lower minimum lets its 5-minute windows be judged.
     monkeypatch.setenv("TELEMETRY_MOOD_MIN_REQUESTS", "5")
-    with serving(create_app()) as url:
+    with serve_asgi(create_app()) as url:
         yield url
 
 
@@ -351,7 +325,7 @@ def test_a_day_is_read_once_until_a_rerun_changes_it(platform, published_day, mo
                       number(page.cell("scenarios", row, "failed_requests")))
                 for row in page.rows["scenarios"]}
 
-    with serving(app) as url:
+    with serve_asgi(app) as url:
         before = scenario_totals(url)
         assert kept.made == ["live", the_day]
         assert scenario_totals(url) == before
