@@ -427,6 +427,29 @@ def current_mood(
     )
 
 
+def changing_instants(
+    con: duckdb.DuckDBPyConnection, policy: MoodPolicy, after: datetime, until: datetime
+) -> list[datetime]:
+    """The minutes in (after, until] at which some scenario's state differs from the minute
+    before, and `until` itself: the instants whose moods say every change since `after`, each
+    at the minute it happened, however short the episode."""
+    after, until = utc_naive(after), utc_naive(until)
+    if until <= after:
+        return []
+    changed = evaluate(con, policy, after, until).query(
+        "mood_states",
+        """
+        select distinct as_of from (
+            select as_of,
+                state <> lag(state) over (partition by scenario_id order by as_of) as changed
+            from mood_states
+        )
+        where changed
+        """,
+    ).fetchall()
+    return sorted({as_of for (as_of,) in changed} | {until})
+
+
 @dataclass(frozen=True)
 class Episode:
     """A run of consecutive minutes in which a scenario stayed breaching, or stayed degraded."""

@@ -112,26 +112,29 @@ def test_one_breaching_and_one_healthy_notification_over_an_outage_and_its_recov
 
     platform.run_hours(*land(platform, OUTAGE))
     cursor, said = tick(platform, cursor)
-    assert "checkout.quote healthy -> breaching" in said
+    # Judged at every minute of the hour: the page fires at the minute the hour's burn reaches
+    # 14.4x, not when the hour is over.
+    assert "checkout.quote healthy -> breaching at 10:44" in said
     (breaching,) = steady.received
     assert breaching["text"].startswith(":red_circle: checkout.quote (Purchase quote) is "
-                                        "breaching: burning 20.0x over 1h and 20.0x over 5m")
+                                        "breaching: burning 14.7x over 1h and 20.0x over 5m")
     figures = details(breaching)
     assert (figures["state"], figures["previous_state"]) == ("breaching", "healthy")
-    assert figures["as_of"] == "2026-11-20T11:00:00+00:00"
+    assert figures["as_of"] == "2026-11-20T10:44:00+00:00"
     assert figures["firing"] == ["page 14.4x over 1h and 5m"]
-    # 10 % errors against a 0.5 % budget burn 20x; 180 failures in the 6 hours of 1,800
-    # requests each burn 180 / 10,800 / 0.005 = 3.33x; over 3 days (21 hours of history,
-    # 37,800 requests) 0.95x, under the 1x ticket.
+    # 10 % errors against a 0.5 % budget burn 20x over 5 minutes; 44 minutes of 3 failures in
+    # the last hour's 1,800 requests burn 132 / 1,800 / 0.005 = 14.67x; in the 6 hours of
+    # 10,800 requests 2.44x; over 3 days (20 h 44 min of history, 37,320 requests) 0.71x,
+    # under the 1x ticket.
     assert figures["burn_rates"]["5m"] == pytest.approx(20.0)
-    assert figures["burn_rates"]["1h"] == pytest.approx(20.0)
-    assert figures["burn_rates"]["6h"] == pytest.approx(3.3333, abs=1e-4)
-    assert figures["burn_rates"]["3d"] == pytest.approx(0.9524, abs=1e-4)
-    assert figures["requests"]["1h"] == 1_800 and figures["failed_requests"]["1h"] == 180
-    # 37,800 requests allow 189 failures in 28 days; 180 are spent.
+    assert figures["burn_rates"]["1h"] == pytest.approx(132 / 1_800 / 0.005, abs=1e-4)
+    assert figures["burn_rates"]["6h"] == pytest.approx(2.4444, abs=1e-4)
+    assert figures["burn_rates"]["3d"] == pytest.approx(0.7074, abs=1e-4)
+    assert figures["requests"]["1h"] == 1_800 and figures["failed_requests"]["1h"] == 132
+    # 37,320 requests allow 186.6 failures in 28 days; 132 are spent.
     assert figures["error_budget"] == {
-        "window": "28d", "requests": 37_800, "failed_requests": 180,
-        "allowed_failures": pytest.approx(189.0), "remaining_pct": pytest.approx(4.7619),
+        "window": "28d", "requests": 37_320, "failed_requests": 132,
+        "allowed_failures": pytest.approx(186.6), "remaining_pct": pytest.approx(29.2605),
     }
     # The flaky webhook refused the first post (404): recorded as failed, not lost.
     assert len(flaky.received) == 1
@@ -145,14 +148,15 @@ def test_one_breaching_and_one_healthy_notification_over_an_outage_and_its_recov
 
     platform.run_hours(*land(platform, RECOVERY))
     cursor, said = tick(platform, cursor)
-    assert "checkout.quote breaching -> healthy" in said
+    # At 11:02 the 5-minute window holds 3 failed minutes of 5: 12x, under the page's 14.4x.
+    assert "checkout.quote breaching -> healthy at 11:02" in said
     assert [details(p)["state"] for p in steady.received] == ["breaching", "healthy"]
     healthy = details(steady.received[1])
     assert healthy["scenario_id"] == "checkout.quote" and healthy["firing"] == []
-    assert healthy["as_of"] == "2026-11-20T12:00:00+00:00"
-    assert healthy["burn_rates"]["5m"] == 0.0
-    # 22 hours of 1,800 requests allow 198 failures; 180 spent leaves 9.09 %.
-    assert healthy["error_budget"]["remaining_pct"] == pytest.approx(100 * (1 - 180 / 198),
+    assert healthy["as_of"] == "2026-11-20T11:02:00+00:00"
+    assert healthy["burn_rates"]["5m"] == pytest.approx(12.0)
+    # 21 h 2 min of 30 requests a minute allow 189.3 failures; 180 spent leaves 4.91 %.
+    assert healthy["error_budget"]["remaining_pct"] == pytest.approx(100 * (1 - 180 / 189.3),
                                                                 abs=1e-4)
     assert steady.received[1]["text"].startswith(
         ":large_green_circle: checkout.quote (Purchase quote) is healthy again")
