@@ -2,12 +2,15 @@
 warning (not one per event or batch), losses are counted, events recorded after it arrive, and
 exit waits no longer than it was told."""
 
+import gzip
 import json
 import logging
 import os
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -85,3 +88,49 @@ def test_exit_with_the_receiver_down_is_bounded_and_says_why() -> None:
     assert len(lines) == 2, result.stderr
     assert "unavailable" in lines[0]
     assert "10 events still queued" in lines[1] and "are lost" in lines[1]
+
+
+class ForgetfulServer:
+    """Keeps no connection alive, though its HTTP/1.1 answers do not say so: what a client sees
+    of a server that closes idle kept-alive connections (uvicorn after 5 s)."""
+
+    def __init__(self) -> None:
+        self.posts = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                lines = gzip.decompress(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.posts += 1
+                answer = json.dumps({"accepted": lines.count(b"\n") + 1, "rejected": []})
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer.encode())
+                self.close_connection = True
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_a_connection_the_server_closed_is_not_an_outage(caplog: pytest.LogCaptureFixture) -> None:
+    server = ForgetfulServer()
+    client = TelemetryClient(server.url, TOKEN, batch_size=10, flush_interval=0.02)
+    try:
+        for batch in range(3):
+            for n in range(10):
+                client.record("Op", latency_ms=1, request_status=3, event_id=f"{batch}-{n}")
+            assert client.flush(timeout=10)
+        stats = client.stats()
+        assert (stats.accepted, stats.retries, stats.failed) == (30, 0, 0)
+        assert server.posts == 3
+        assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    finally:
+        client.close()
+        server.server.shutdown()

@@ -42,3 +42,12 @@ def test_times_and_statuses_match_the_cases() -> None:
 ])  # fmt: skip
 def test_scenario_and_partner_are_read_from_w3c_baggage(header, expected) -> None:  # type: ignore[no-untyped-def]
     assert correlation_from_baggage(header) == expected
+
+
+def test_an_infinite_latency_is_refused_and_odd_ones_are_zero() -> None:
+    base = GOLDEN["events"][1]["input"]
+    kwargs = {snake_case(key): value for key, value in base.items()}
+    with pytest.raises(ValueError, match="finite"):
+        build_event(**{**kwargs, "latency_ms": float("inf")})
+    for odd in (float("nan"), float("-inf"), -1.0):
+        assert build_event(**{**kwargs, "latency_ms": odd})["data"]["baseData"]["latencyMs"] == 0

@@ -6,6 +6,7 @@ client-recorded request come out identical in shape.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timezone
 from typing import Any
@@ -90,7 +91,13 @@ def build_event(
     role_instance: str = "",
     is_test: bool = False,
 ) -> dict[str, Any]:
-    """One request event with every field SPEC §2 names; a missing status stays missing."""
+    """One request event with every field SPEC §2 names; a missing status stays missing.
+
+    A negative or NaN latency is written as 0; an infinite one is refused (ValueError), as
+    JSON cannot carry it.
+    """
+    if latency_ms == math.inf:
+        raise ValueError("latency_ms must be finite")
     base_data: dict[str, Any] = {
         "operationName": operation,
         "callerName": caller,

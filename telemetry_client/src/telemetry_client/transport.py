@@ -25,6 +25,10 @@ log = logging.getLogger("telemetry_client")
 # Answers worth sending the same batch again for: the receiver was overloaded, restarting or
 # timed out. Any other 4xx means the batch itself is wrong and would fail again.
 _RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+# What a kept-alive connection the server has closed in the meantime looks like.
+_STALE_CONNECTION = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+# Servers close idle connections (uvicorn after 5 s): one idle longer is not worth trying.
+_IDLE_SECONDS = 4.0
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class BatchSender:
             ("enqueued", "dropped", "accepted", "rejected", "failed", "batches", "retries"), 0
         )
         self._connection: http.client.HTTPConnection | None = None
+        self._last_used = 0.0
         # While the receiver is unreachable: since when, and how many attempts in a row have
         # failed (the backoff's exponent); and the events lost when it last answered.
         self._outage_since: float | None = None
@@ -150,6 +155,10 @@ class BatchSender:
             self._closing = True
             undelivered = len(self._queue) + self._in_flight
             lost = self._counts["dropped"] + self._counts["failed"]
+            # Never to be sent: lost, and counted so (the batch in flight counts itself when
+            # the sender gives it up).
+            self._counts["failed"] += len(self._queue)
+            self._queue.clear()
             self._lock.notify_all()
         if not drained:
             log.warning(
@@ -303,6 +312,20 @@ class BatchSender:
             self._counts["rejected"] += len(rejected)
 
     def _post(self, body: bytes) -> tuple[int, bytes, float | None]:
+        if self._connection is not None and time.monotonic() - self._last_used > _IDLE_SECONDS:
+            self._drop_connection()
+        reused = self._connection is not None
+        try:
+            return self._exchange(body)
+        except _STALE_CONNECTION:
+            if not reused:
+                raise
+        # The receiver closed a kept-alive connection while it was idle (uvicorn does after 5 s):
+        # not an outage, so once more on a fresh connection before anything is counted.
+        self._drop_connection()
+        return self._exchange(body)
+
+    def _exchange(self, body: bytes) -> tuple[int, bytes, float | None]:
         if self._connection is None:
             factory = (
                 http.client.HTTPSConnection
@@ -310,9 +333,14 @@ class BatchSender:
                 else http.client.HTTPConnection
             )
             self._connection = factory(self._host, self._port, timeout=self._timeout)
-        self._connection.request("POST", self._path, body=body, headers=self._headers)
-        response = self._connection.getresponse()
-        payload = response.read()
+        try:
+            self._connection.request("POST", self._path, body=body, headers=self._headers)
+            response = self._connection.getresponse()
+            payload = response.read()
+        except BaseException:
+            self._drop_connection()
+            raise
+        self._last_used = time.monotonic()
         if response.will_close:
             self._drop_connection()
         return response.status, payload, _seconds(response.getheader("Retry-After"))
