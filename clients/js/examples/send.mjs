@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Record N request events through the client and report what the receiver made of them:
 //   node send.mjs --endpoint URL --token T --scenario S --partner P --count N --fail-every K --operation O
+//                 [--start ISO-TIME]
+// With --start, the events are stamped from that instant on, a second apart (a replay); else now.
 // Prints stats() as one JSON line; exits 0 only if every event was accepted.
 import { parseArgs } from 'node:util';
 
@@ -9,7 +11,7 @@ import { STATUS_SERVICE_ERROR, STATUS_SUCCESS, TelemetryClient } from '@telemetr
 function usage(message) {
   process.stderr.write(
     `${message}\nusage: node send.mjs [--endpoint URL] [--token T] [--scenario S] [--partner P] ` +
-      '[--count N] [--fail-every K] [--operation O]\n',
+      '[--count N] [--fail-every K] [--operation O] [--start ISO-TIME]\n',
   );
   process.exit(2);
 }
@@ -32,6 +34,7 @@ try {
       count: { type: 'string' },
       'fail-every': { type: 'string' },
       operation: { type: 'string' },
+      start: { type: 'string' },
     },
     strict: true,
   }));
@@ -43,6 +46,8 @@ const count = whole('count', values.count, 1, 0);
 // 0, like leaving it out, means none fail.
 const failEvery = whole('fail-every', values['fail-every'], 0, 0);
 const operation = values.operation ?? 'SendExample';
+const start = values.start === undefined ? null : Date.parse(values.start);
+if (Number.isNaN(start)) usage(`--start must be an ISO-8601 time, got ${JSON.stringify(values.start)}`);
 
 let client;
 try {
@@ -59,6 +64,7 @@ for (let i = 1; i <= count; i += 1) {
     requestType: 'POST',
     scenario: values.scenario,
     partner: values.partner,
+    ...(start === null ? {} : { time: new Date(start + (i - 1) * 1000) }),
   });
 }
 await client.flush(30);
