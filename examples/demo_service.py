@@ -96,7 +96,7 @@ def main() -> None:
 
     # Closing here bounds the wait for a receiver that is down (the client has already logged
     # it once), instead of a second wait at exit.
-    delivered = client.close(timeout=10)
+    delivered = client.close(timeout=5)
     stats = client.stats()
     print(
         f"{args.requests} requests handled; telemetry: {stats.accepted} events accepted, "

@@ -165,7 +165,9 @@ class BatchSender:
                 "telemetry: %d events still queued for %s after %.1f s are lost "
                 "(%d lost before)", undelivered, self._url, timeout or 0.0, lost,
             )  # fmt: skip
-        self._thread.join(timeout=0 if not drained else self._timeout)
+        # Woken from its backoff by closing, the sender gives up its batch (and counts it) at
+        # once, unless the receiver's host does not even answer: then it counts it later.
+        self._thread.join(timeout=1.0 if not drained else self._timeout)
         return drained
 
     def stats(self) -> SenderStats:
