@@ -271,6 +271,42 @@ def availability(day: date) -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of lines.")
+def pulse(as_json: bool) -> None:
+    """Print each scenario's service level over the last 10 minutes of data, worst first, and
+    its overall level over the error-budget window against its SLO."""
+    import json
+
+    from telemetry_assets.mood.pulse import current_pulse
+    from telemetry_assets.resources import MoodSettings, TelemetryStore
+
+    lake, policy = TelemetryStore().lake, MoodSettings().policy
+    try:
+        reading = lake.read(lambda con: current_pulse(con, policy))
+    except (FileNotFoundError, duckdb.CatalogException) as missing:
+        raise click.ClickException(
+            f"no pulse yet: {missing} (run the pipeline first: telemetry backfill)") from missing
+    except duckdb.Error as error:
+        damage = lake.describe_damage(error)
+        if damage is None:
+            raise
+        raise click.ClickException(damage) from error
+    for damage in reading.damage:
+        console.print(Text.assemble(("left out a damaged file:", "yellow"), " ", damage),
+                      soft_wrap=True)
+    found = reading.value
+    if found is None:
+        raise click.ClickException("no pulse yet: no minute aggregates (run the pipeline first)")
+    if as_json:
+        click.echo(json.dumps(found.as_json(), indent=2))
+        return
+    click.echo(f"Pulse as of {found.as_of:%Y-%m-%d %H:%M} UTC"
+               f"{' (provisional)' if found.provisional else ''}:")
+    for line in found.lines():
+        click.echo(f"  {line}")
+
+
+@main.command()
 @click.option("--events-per-hour", default=20_000, show_default=True, type=click.IntRange(min=1))
 def demo(events_per_hour: int) -> None:
     """Generate yesterday's traffic, backfill it, print its availability and mood, build the

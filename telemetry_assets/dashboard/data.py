@@ -12,6 +12,7 @@ from dagster import TimeWindow
 
 from telemetry_assets.lake import Table
 from telemetry_assets.mood.burn_rates import Episode, MoodPolicy, MoodReport, current_mood, episodes
+from telemetry_assets.mood.pulse import Pulse, current_pulse
 from telemetry_assets.partitions import hourly_partitions, keys_in
 from telemetry_assets.tables import (
     EVENT_OUTCOMES,
@@ -126,6 +127,7 @@ class DashboardData:
     notifications: list[dict[str, Any]] = field(default_factory=list)
     # Damaged lake files the figures were read without, each with its repair.
     damage: tuple[str, ...] = ()
+    pulse: Pulse | None = None
 
     @property
     def incidents(self) -> list[Episode]:
@@ -181,6 +183,7 @@ class LiveFigures:
     mood: MoodReport | None
     notifications: list[dict[str, Any]]
     unread_files: dict[str, int]
+    pulse: Pulse | None = None
 
 
 @dataclass(frozen=True)
@@ -231,9 +234,10 @@ def day_reads(selection: Selection, policy: MoodPolicy) -> dict[Table, TimeWindo
 def gather_live(con: duckdb.DuckDBPyConnection, policy: MoodPolicy) -> LiveFigures:
     """The figures that follow the latest data, whatever day is selected."""
     views = _views(con)
-    mood = None
+    mood = pulse = None
     if {"aggregate.minute_aggregate", "reference.scenarios"} <= views:
         mood = current_mood(con, policy)
+        pulse = current_pulse(con, policy)
     unread: dict[str, int] = {}
     if UNREAD_LANDING_FILES.qualified_name in views:
         # Not of the day: files that no day will ever count, as of the last summary.
@@ -253,7 +257,7 @@ def gather_live(con: duckdb.DuckDBPyConnection, policy: MoodPolicy) -> LiveFigur
             order by as_of desc, notification_id
             limit 10
         """, {})
-    return LiveFigures(published_days(con), mood, notifications, unread)
+    return LiveFigures(published_days(con), mood, notifications, unread, pulse)
 
 
 def gather_day(con: duckdb.DuckDBPyConnection, selection: Selection,
@@ -363,6 +367,7 @@ def compose(live: LiveFigures, day: DayFigures, policy: MoodPolicy,
         policy=policy,
         notifications=live.notifications,
         damage=damage,
+        pulse=live.pulse,
     )
 
 

@@ -20,6 +20,12 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATE_COLOURS = {"healthy": "#1a7f37", "degraded": "#b58100", "breaching": "#cf222e"}
 # Shown for a figure that does not exist (no traffic, no budget); an en dash, as in print.
 MISSING = "\u2013"
+# The pulse strip's lines besides the overall one (worst first), where it is read, how often
+# the page asks, and where subscribers hold a stream of its changes open.
+PULSE_SHOWN = 6
+PULSE_PATH = "/api/pulse"
+PULSE_REFRESH_MS = 5_000
+PULSE_STREAM_PATH = "/api/pulse/stream"
 EPISODE_FILL = {"degraded": "rgba(212, 167, 44, 0.25)", "breaching": "rgba(207, 34, 46, 0.22)"}
 
 
@@ -172,6 +178,9 @@ def render(data: DashboardData, plotly_src: str | None = None) -> str:
         one_minute=timedelta(minutes=1),
         policy_windows=[format_duration(m) for m in data.policy.window_minutes],
         options_json=json.dumps({"displayModeBar": False, "responsive": True}),
+        pulse_shown=PULSE_SHOWN,
+        pulse_api=PULSE_PATH,
+        pulse_refresh_ms=PULSE_REFRESH_MS,
     )
 
 

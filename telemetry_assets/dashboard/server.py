@@ -1,12 +1,16 @@
 """The dashboard over HTTP: a request reads the warehouse read-only, briefly, and renders; figures
 whose files have not changed since an earlier request are reused (`cache.KeptFigures`)."""
 
+import json
 from datetime import date
 
+import anyio
 import duckdb
+from sse_starlette import EventSourceResponse
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from telemetry_assets.dashboard.cache import Kept, KeptFigures
@@ -20,10 +24,18 @@ from telemetry_assets.dashboard.data import (
     latest_selection,
     live_reads,
 )
-from telemetry_assets.dashboard.page import plotly_js, render, render_message
+from telemetry_assets.dashboard.page import (
+    PULSE_PATH,
+    PULSE_STREAM_PATH,
+    plotly_js,
+    render,
+    render_message,
+)
 from telemetry_assets.lake import note_damage
 from telemetry_assets.mood.burn_rates import MoodPolicy
+from telemetry_assets.mood.pulse import current_pulse
 from telemetry_assets.resources import MoodSettings, TelemetryStore
+from telemetry_assets.tables import MINUTE_AGGREGATE, SCENARIOS
 
 PLOTLY_PATH = "/static/plotly.min.js"
 
@@ -39,8 +51,10 @@ def selection_from(request: Request) -> Selection | None:
     return Selection(date.fromisoformat(query["day"]), days, query.get("scenario") or None)
 
 
-def create_app(store: TelemetryStore | None = None, policy: MoodPolicy | None = None) -> Starlette:
-    """The app; settings are read once, when it is created."""
+def create_app(store: TelemetryStore | None = None, policy: MoodPolicy | None = None,
+               pulse_poll_seconds: float = 5.0) -> Starlette:
+    """The app; settings are read once, when it is created. The pulse stream looks for a new
+    pulse every `pulse_poll_seconds` (a look at unchanged files reads nothing)."""
     lake = (store or TelemetryStore()).lake
     policy = policy or MoodSettings().policy
     kept = KeptFigures(lake)
@@ -80,6 +94,36 @@ def create_app(store: TelemetryStore | None = None, policy: MoodPolicy | None = 
                                 status_code=503)
         return HTMLResponse(html)
 
+    def pulse_now() -> dict | None:
+        reading = kept.read("pulse", {MINUTE_AGGREGATE: None, SCENARIOS: None},
+                            lambda con: current_pulse(con, policy))
+        return reading.value.as_json() if reading.value else None
+
+    def pulse(_request: Request) -> Response:
+        try:
+            figures = pulse_now()
+        except (FileNotFoundError, duckdb.CatalogException) as missing:
+            return JSONResponse({"error": f"no pulse yet: {missing}"}, status_code=404)
+        if figures is None:
+            return JSONResponse({"error": "no pulse yet: no minute aggregates"}, status_code=404)
+        return JSONResponse(figures)
+
+    async def pulse_stream(_request: Request) -> Response:
+        async def changes():
+            sent: object = ()
+            while True:
+                try:
+                    figures = await run_in_threadpool(pulse_now)
+                except (FileNotFoundError, duckdb.CatalogException):
+                    figures = None
+                if figures != sent:
+                    sent = figures
+                    yield {"event": "pulse", "data": json.dumps(figures)}
+                await anyio.sleep(pulse_poll_seconds)
+
+        # A comment line now and then keeps proxies from closing a quiet stream.
+        return EventSourceResponse(changes(), ping=15)
+
     def plotly(_request: Request) -> Response:
         return Response(plotly_js(), media_type="text/javascript",
                         headers={"Cache-Control": "max-age=86400"})
@@ -91,6 +135,8 @@ def create_app(store: TelemetryStore | None = None, policy: MoodPolicy | None = 
     app = Starlette(routes=[
         Route("/", page),
         Route(PLOTLY_PATH, plotly),
+        Route(PULSE_PATH, pulse),
+        Route(PULSE_STREAM_PATH, pulse_stream),
         Route("/healthz", healthz),
     ])
     app.state.kept, app.state.pages = kept, pages
