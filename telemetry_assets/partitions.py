@@ -1,7 +1,7 @@
 """Partitions: event stages by UTC hour, daily stages by UTC day, one start date; and every
 conversion between a time window and partition keys, so no other module steps dates by hand."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 from dagster import (
@@ -77,3 +77,14 @@ def window_of_key(key: str) -> TimeWindow | None:
 def shifted(window: TimeWindow, by) -> TimeWindow:
     """The same window moved by a timedelta (the week before, say)."""
     return TimeWindow(window.start + by, window.end + by)
+
+
+def by_day(window: TimeWindow) -> list[TimeWindow]:
+    """The window cut at every UTC midnight inside it, in order."""
+    pieces, start = [], window.start
+    while start < window.end:
+        midnight = datetime.combine(start.date(), datetime.min.time(), start.tzinfo)
+        end = min(window.end, midnight + timedelta(days=1))
+        pieces.append(TimeWindow(start, end))
+        start = end
+    return pieces

@@ -6,6 +6,7 @@ from dagster import TimeWindow
 
 from telemetry_assets.partitions import (
     Grain,
+    by_day,
     daily_partitions,
     hourly_partitions,
     keys_in,
@@ -49,3 +50,15 @@ def test_partition_starts_per_grain():
 def test_utc_aware_is_the_inverse_of_utc_naive():
     assert utc_aware(datetime(2026, 11, 20, 10)) == DAY.replace(hour=10)
     assert utc_aware(utc_naive(DAY)) == DAY
+
+
+def test_by_day_cuts_a_window_at_every_utc_midnight():
+    def at(day: int, hour: int) -> datetime:
+        return datetime(2026, 11, day, hour, tzinfo=UTC)
+
+    assert by_day(TimeWindow(at(20, 10), at(22, 5))) == [
+        TimeWindow(at(20, 10), at(21, 0)), TimeWindow(at(21, 0), at(22, 0)),
+        TimeWindow(at(22, 0), at(22, 5)),
+    ]
+    assert by_day(TimeWindow(at(20, 0), at(21, 0))) == [TimeWindow(at(20, 0), at(21, 0))]
+    assert by_day(TimeWindow(at(20, 3), at(20, 3))) == []
