@@ -29,7 +29,7 @@ function installExitHook() {
 /**
  * Records one event per incoming request and ships them to the HTTP receiver.
  *
- * Recording never blocks and never throws: a full queue drops the event and counts it
+ * Recording never blocks and never throws: a full queue drops its oldest event and counts it
  * (`stats().dropped`). Queued events are flushed when the process runs out of work.
  */
 export class TelemetryClient {

@@ -1,7 +1,7 @@
 // Ship events in the background: a bounded queue, gzip'd NDJSON batches, retries with backoff.
 //
 // Nothing here may block or throw into the service that records events: a full queue drops
-// the event and counts it, and a batch that cannot be delivered is counted as failed. Logging
+// its oldest event and counts it, and a batch that cannot be delivered is counted as failed. Logging
 // is per outage, not per batch: a service recording thousands of requests a second must not
 // bury its own logs under ours while the receiver is down.
 import http from 'node:http';

@@ -121,7 +121,7 @@ class TelemetryClient:
     Every setting is an argument or its environment variable (`config.VARIABLES`):
     `TelemetryClient()` alone reads `TELEMETRY_CLIENT_ENDPOINT`, `TELEMETRY_CLIENT_TOKEN`, ….
     `endpoint` is the receiver's base URL (`http://host:8080`) or its full `/v1/events` URL.
-    Recording never blocks and never raises: a full queue drops the event and counts it
+    Recording never blocks and never raises: a full queue drops its oldest event, counted
     (`stats().dropped`). Queued events are flushed at interpreter exit, for at most
     `exit_flush_timeout` seconds. `clock` stamps events (replays and tests set it).
     """

@@ -1,9 +1,9 @@
 """Ship events in the background: a bounded queue, gzip'd NDJSON batches, retries with backoff.
 
-Nothing here may block or raise into the service that records events: a full queue drops the
-event and counts it, and a batch that cannot be delivered is counted as failed. An outage of the
-receiver is logged once when it starts and once when it ends (with what it cost), never once
-per event or per batch; the backoff grows across batches until the receiver answers again.
+Nothing here may block or raise into the service that records events: a full queue drops its
+oldest event and counts it, and a batch that cannot be delivered is counted as failed. An outage
+of the receiver is logged once when it starts and once when it ends (with what it cost), never
+once per event or per batch; the backoff grows across batches until the receiver answers again.
 """
 
 from __future__ import annotations
