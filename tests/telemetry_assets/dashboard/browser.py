@@ -6,6 +6,7 @@ import re
 import subprocess
 import time
 import urllib.request
+from contextlib import ExitStack
 from itertools import count
 from pathlib import Path
 
@@ -33,7 +34,9 @@ class Browser:
             port = found and int(found.group(1))
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:
             (page,) = [t for t in json.load(answer) if t["type"] == "page"]
-        self.socket = connect(page["webSocketDebuggerUrl"], max_size=None)
+        self._opened = ExitStack()
+        self.socket = self._opened.enter_context(
+            connect(page["webSocketDebuggerUrl"], max_size=None))
         self._ids = count(1)
 
     def call(self, method: str, **params: object) -> dict:
@@ -65,6 +68,6 @@ class Browser:
             time.sleep(0.1)
 
     def close(self) -> None:
-        self.socket.close()
+        self._opened.close()
         self.process.terminate()
         self.process.wait(timeout=30)
