@@ -61,13 +61,17 @@ def webhooks():
     flaky.close()
 
 
-def hour_events(hour: datetime) -> list[dict]:
+def one_in_ten_during_the_outage_hour(at: datetime, n: int) -> bool:
+    return at.replace(minute=0, second=0) == OUTAGE and n % 10 == 0
+
+
+def hour_events(hour: datetime, fails_at=one_in_ten_during_the_outage_hour) -> list[dict]:  # type: ignore[no-untyped-def]
     events = []
     for minute in range(60):
         for n in range(35):
             at = hour + timedelta(minutes=minute, seconds=n)
             scenario = "checkout.quote" if n < 30 else "search.query"
-            fails = scenario == "checkout.quote" and hour == OUTAGE and n % 10 == 0
+            fails = scenario == "checkout.quote" and fails_at(at, n)
             events.append(wire_event(
                 event_id=f"{at:%Y%m%d%H%M}-{n}",
                 time=at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
@@ -77,9 +81,9 @@ def hour_events(hour: datetime) -> list[dict]:
     return events
 
 
-def land(platform, *hours: datetime) -> list[str]:
+def land(platform, *hours: datetime, fails_at=one_in_ten_during_the_outage_hour) -> list[str]:  # type: ignore[no-untyped-def]
     for hour in hours:
-        write_landing(platform.settings.landing_dir, hour, "part-0", hour_events(hour))
+        write_landing(platform.settings.landing_dir, hour, "part-0", hour_events(hour, fails_at))
     return [f"{hour:%Y-%m-%d-%H:00}" for hour in hours]
 
 
@@ -179,6 +183,31 @@ def test_one_breaching_and_one_healthy_notification_over_an_outage_and_its_recov
         {"state": "healthy", "url": steady.url, "status": "delivered"},
         {"state": "healthy", "url": flaky.url, "status": "delivered"},
     ], key=lambda r: (r["state"], r["url"]))
+
+
+def test_a_15_minute_outage_that_ends_well_before_its_hour_does_pages(platform, webhooks,
+                                                                       monkeypatch):
+    steady, _ = webhooks
+    monkeypatch.setenv("TELEMETRY_MOOD_WEBHOOKS", steady.url)
+    platform.run_reference()
+    platform.run_hours(*land(platform, *(HISTORY_START + timedelta(hours=h) for h in range(20))))
+    cursor, _ = tick(platform, None)
+
+    # Every checkout.quote request fails from 10:05 to 10:20. Judged only when the hour is over,
+    # at 11:00, neither page rule fires any more (their 5- and 30-minute windows are clean by
+    # then): such an outage used to be notified as "degraded" at best, never paged.
+    def total_outage(at: datetime, _n: int) -> bool:
+        return OUTAGE + timedelta(minutes=5) <= at < OUTAGE + timedelta(minutes=20)
+
+    platform.run_hours(*land(platform, OUTAGE, fails_at=total_outage))
+    _, said = tick(platform, cursor)
+    # 5 failed minutes of 30 requests against a 0.5 % budget burn the hour 16.7x (page at
+    # 14.4x); the 6x page over 6 h and 30 min holds until the 30 minutes are clean (10:50), when
+    # the 3-day ticket (2.4x) and the spent budget leave it degraded.
+    assert "checkout.quote healthy -> breaching at 10:10" in said
+    assert "checkout.quote breaching -> degraded at 10:50" in said
+    assert [(details(p)["state"], details(p)["as_of"]) for p in steady.received] == [
+        ("breaching", "2026-11-20T10:10:00+00:00"), ("degraded", "2026-11-20T10:50:00+00:00")]
 
 
 def test_without_webhooks_changes_are_recorded_unsent(platform, monkeypatch):
