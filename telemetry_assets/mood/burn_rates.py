@@ -198,11 +198,10 @@ class MoodReport:
         return sorted(self.scenarios, key=key)
 
 
-# Cumulative counts before each window bound make any window a difference of two equality
-# lookups, so a day of per-minute evaluations costs little more than one, and the cost follows
-# the minutes that have traffic rather than the length of the longest window.
-WINDOW_COUNTS_SQL = """
-with scenario_reference as (
+# The reference scenarios (all, or the one named by $scenario_id), with the key that events'
+# scenario ids match on: they arrive in any case.
+SCENARIO_REFERENCE_CTE = """
+scenario_reference as (
     select
         lower(trim(scenario_id)) as match_key,
         scenario_id,
@@ -210,7 +209,12 @@ with scenario_reference as (
         cast(slo_target_pct as double) as slo_target_pct
     from reference.scenarios
     where $scenario_id is null or scenario_id = $scenario_id
-),
+)"""
+
+# Cumulative counts before each window bound make any window a difference of two equality
+# lookups, so a day of per-minute evaluations costs little more than one, and the cost follows
+# the minutes that have traffic rather than the length of the longest window.
+WINDOW_COUNTS_SQL = "with " + SCENARIO_REFERENCE_CTE + """,
 
 per_minute as (
     select

@@ -13,20 +13,17 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from telemetry_assets.mood.burn_rates import MoodPolicy, format_duration, latest_data_time
+from telemetry_assets.mood.burn_rates import (
+    SCENARIO_REFERENCE_CTE,
+    MoodPolicy,
+    format_duration,
+    latest_data_time,
+)
 from telemetry_core.sql import utc_naive
 
 PULSE_MINUTES = 10
 
-PULSE_SQL = """
-with scenario_reference as (
-    select
-        lower(trim(scenario_id)) as match_key,
-        scenario_id,
-        scenario_name,
-        cast(slo_target_pct as double) as slo_target_pct
-    from reference.scenarios
-),
+PULSE_SQL = "with " + SCENARIO_REFERENCE_CTE + """,
 
 recent as (
     select
@@ -180,6 +177,7 @@ def current_pulse(con: duckdb.DuckDBPyConnection, policy: MoodPolicy,
     as_of = utc_naive(as_of)
     rows = con.execute(PULSE_SQL, {
         "as_of": as_of, "pulse_minutes": minutes, "budget_minutes": policy.budget_minutes,
+        "scenario_id": None,
     }).fetchall()
     return Pulse(
         as_of=as_of, minutes=minutes, budget_minutes=policy.budget_minutes,

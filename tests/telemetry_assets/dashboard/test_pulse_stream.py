@@ -23,13 +23,20 @@ from tests.telemetry_assets.dashboard.test_dashboard import ARTIFACTS
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 
 
+def processed(platform, hours: int, days: int = 0):  # type: ignore[no-untyped-def]
+    """Generated traffic from 2026-11-20 00:00, its first `hours` hours and `days` days run."""
+    generate_landing(platform.settings.landing_dir, platform.settings.reference_dir, DAY,
+                     DAY.replace(day=21), events_per_hour=600, seed=5, files_per_hour=1)
+    platform.run_reference()
+    platform.run_hours(*[f"2026-11-20-{hour:02d}:00" for hour in range(hours)])
+    if days:
+        platform.run_days("2026-11-20")
+    return platform
+
+
 @pytest.fixture
 def nine_hours(platform):
-    generate_landing(platform.settings.landing_dir, platform.settings.reference_dir, DAY,
-                     DAY.replace(hour=11), events_per_hour=600, seed=5, files_per_hour=1)
-    platform.run_reference()
-    platform.run_hours(*[f"2026-11-20-{hour:02d}:00" for hour in range(9)])
-    return platform
+    return processed(platform, 9)
 
 
 def expected_pulse(platform) -> dict:  # type: ignore[no-untyped-def]
@@ -88,12 +95,7 @@ def test_the_api_and_the_stream_serve_the_pulse_and_push_each_change(nine_hours)
 
 @pytest.fixture
 def published_day(platform):
-    generate_landing(platform.settings.landing_dir, platform.settings.reference_dir, DAY,
-                     DAY.replace(day=21), events_per_hour=600, seed=5, files_per_hour=1)
-    platform.run_reference()
-    platform.run_hours(*[f"2026-11-20-{hour:02d}:00" for hour in range(24)])
-    platform.run_days("2026-11-20")
-    return platform
+    return processed(platform, 24, days=1)
 
 
 STRIP = """(() => {
