@@ -1,5 +1,6 @@
 """A throwaway platform: its own data directory, warehouse and Dagster instance."""
 
+import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,6 +53,11 @@ def make_platform(root: Path) -> Iterator[Platform]:
             patch.delenv(name, raising=False)
         settings = Settings.from_env()
         write_reference(settings.reference_dir)
+        # Entering an instance sets Dagster's current defs-state storage (a context variable)
+        # until it exits. A Dagster context an earlier test left open (its resources) resets
+        # its own token whenever it is collected, which brings back the storage of a platform
+        # long gone; collected now, it cannot do that in the middle of this platform's test.
+        gc.collect()
         with DagsterInstance.get() as instance:
             yield Platform(settings, instance)
 

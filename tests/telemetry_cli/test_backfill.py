@@ -81,12 +81,12 @@ def test_48_hours_backfill_as_three_runs_beside_a_scheduled_hour(platform):
     try:
         # Meanwhile the hourly schedule's run of an hour after the range, in this process.
         platform.run_reference()
-        tick = build_schedule_context(instance=platform.instance, repository_def=REPOSITORY,
-                                      resources=RESOURCES,
-                                      scheduled_execution_time=datetime(2026, 11, 20, 6, 15,
-                                                                        tzinfo=UTC))
-        (request,) = REPOSITORY.get_schedule_def("hourly_pipeline_schedule").evaluate_tick(
-            tick).run_requests
+        with build_schedule_context(instance=platform.instance, repository_def=REPOSITORY,
+                                    resources=RESOURCES,
+                                    scheduled_execution_time=datetime(2026, 11, 20, 6, 15,
+                                                                      tzinfo=UTC)) as tick:
+            (request,) = REPOSITORY.get_schedule_def("hourly_pipeline_schedule").evaluate_tick(
+                tick).run_requests
         scheduled = platform.instance.get_run_by_id(
             run_requested(platform.instance, request, "hourly_pipeline"))
         waits = []

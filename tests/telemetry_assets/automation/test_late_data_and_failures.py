@@ -40,11 +40,11 @@ def at(minute: int) -> str:
 
 
 def evaluate(platform, cursor: str | None):
-    context = build_sensor_context(
+    with build_sensor_context(
         instance=platform.instance, cursor=cursor, repository_def=REPOSITORY,
         resources=RESOURCES,
-    )
-    return REPOSITORY.get_sensor_def("late_landing_files").evaluate_tick(context)
+    ) as context:
+        return REPOSITORY.get_sensor_def("late_landing_files").evaluate_tick(context)
 
 
 def targets(data) -> list[tuple[str, str]]:

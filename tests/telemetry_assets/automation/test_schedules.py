@@ -18,11 +18,12 @@ HOURS = [f"{DAY_KEY}-{hour:02d}:00" for hour in range(24)]
 
 def tick(platform, name: str, at: datetime):
     """What the daemon's tick at `at` would launch: its run requests, or why it skips."""
-    context = build_schedule_context(
+    # Closed on return: the context's resources must not outlive the platform's instance.
+    with build_schedule_context(
         instance=platform.instance, scheduled_execution_time=at, repository_def=REPOSITORY,
         resources=RESOURCES,
-    )
-    return REPOSITORY.get_schedule_def(name).evaluate_tick(context)
+    ) as context:
+        return REPOSITORY.get_schedule_def(name).evaluate_tick(context)
 
 
 def requested(data) -> list[str]:

@@ -88,12 +88,12 @@ def land(platform, *hours: datetime, fails_at=one_in_ten_during_the_outage_hour)
 
 
 def tick(platform, cursor: str | None):
-    context = build_sensor_context(
+    with build_sensor_context(
         instance=platform.instance, cursor=cursor, resources=RESOURCES
-    )
-    result = service_mood_sensor(context)
-    assert isinstance(result, SkipReason)  # the sensor notifies; it launches no runs
-    return context.cursor, result.skip_message
+    ) as context:
+        result = service_mood_sensor(context)
+        assert isinstance(result, SkipReason)  # the sensor notifies; it launches no runs
+        return context.cursor, result.skip_message
 
 
 def details(post: dict) -> dict:
