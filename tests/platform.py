@@ -34,6 +34,12 @@ class Platform:
     def run_days(self, *keys: str) -> str:
         return run_job_range(self.instance, "daily_pipeline", list(keys))
 
+    def run_whole_day(self, day: str) -> None:
+        """Reference data, the day's 24 hours as one run, then the day: a day published."""
+        self.run_reference()
+        self.run_hours(*(f"{day}-{hour:02d}:00" for hour in range(24)))
+        self.run_days(day)
+
     def query(self, sql: str) -> list[dict]:
         with self.lake.warehouse(read_only=True) as con:
             return rows(con, sql)

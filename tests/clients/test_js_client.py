@@ -63,9 +63,7 @@ def test_js_and_python_events_are_published_side_by_side(platform: Platform,
         client.close()
     finally:
         receiver.stop()
-    platform.run_reference()
-    platform.run_hours(*(f"2026-11-20-{hour:02d}:00" for hour in range(24)))
-    platform.run_days("2026-11-20")
+    platform.run_whole_day("2026-11-20")
 
     published = platform.query(
         "select partner_id, total_requests, failed_requests, avg_latency_ms "

@@ -69,9 +69,7 @@ def test_flask_and_fastapi_services_are_published(platform: Platform, tmp_path: 
     with (platform.settings.reference_dir / "scenarios.csv").open("a") as scenarios:
         scenarios.write("checkout.purchase_quote,Purchase quote,checkout,99.9,ST-1\n"
                         "checkout.place_order,Place order,checkout,99.9,ST-2\n")  # fmt: skip
-    platform.run_reference()
-    platform.run_hours(*(f"2026-11-20-{hour:02d}:00" for hour in range(24)))
-    platform.run_days("2026-11-20")
+    platform.run_whole_day("2026-11-20")
 
     calls = [call for role_calls in answers.values() for call in role_calls]
     published = {row["scenario_id"]: row for row in platform.query(

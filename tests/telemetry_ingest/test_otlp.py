@@ -205,9 +205,7 @@ def test_sdk_exporter_spans_are_published_by_the_pipeline(platform, tmp_path) ->
         export_spans(receiver)
     finally:
         receiver.stop()
-    platform.run_reference()
-    platform.run_hours(*(f"2026-11-20-{hour:02d}:00" for hour in range(24)))
-    platform.run_days("2026-11-20")
+    platform.run_whole_day("2026-11-20")
 
     published = platform.query(
         "select scenario_id, total_requests, successful_requests, availability_pct "
