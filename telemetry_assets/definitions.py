@@ -15,7 +15,7 @@ from telemetry_assets.jobs import JOBS
 from telemetry_assets.resources import RESOURCES
 
 defs = Definitions(
-    assets=load_assets_from_package_module(assets),
+    assets=load_assets_from_package_module(assets, include_specs=True),
     asset_checks=[*audit_checks, *contract_checks],
     jobs=list(JOBS),
     schedules=schedules,

@@ -6,6 +6,10 @@ leaves the previous file in place, and runs for different partitions never touch
 so any number of processes can write at once. The warehouse file only holds views over the
 files, for other tools; it is opened read-write for the few milliseconds it takes to (re)define
 them. The platform's own readers (dashboard, CLI, mood) make their views afresh: see Lake.read.
+
+Provisional partitions (the open hours and today, SPEC §8) live in a lake of the same layout
+under `live/`, written by telemetry_assets/live.py. Only a reader that asks for them sees them,
+each in place of an exact partition that does not exist yet: an exact file always wins.
 """
 
 import contextlib
@@ -92,10 +96,21 @@ def _partition_dir(table: Table, start: datetime | None) -> str:
     return f"{start:{_DIR_FORMATS[table.grain]}}"
 
 
+# The provisional lake's folder under the lake root.
+LIVE_DIR = "live"
+
+
 # A partition's directory name by grain; read back by repair_hint.
 _DIR_FORMATS = {Grain.HOUR: "%Y-%m-%dT%H", Grain.DAY: "%Y-%m-%d"}
 _DIR_STEPS = {Grain.HOUR: timedelta(hours=1), Grain.DAY: timedelta(days=1)}
 _CLI_FORMATS = {Grain.HOUR: "%Y-%m-%dT%H:%M", Grain.DAY: "%Y-%m-%d"}
+
+
+def write_parquet(path: Path, relation: duckdb.DuckDBPyRelation) -> int:
+    """Replace `path` with the relation's rows, atomically; returns the row count."""
+    with replacing(path) as temporary:
+        relation.to_parquet(str(temporary), compression="zstd")
+        return pq.read_metadata(temporary).num_rows
 
 
 def _view_sql(qualified_name: str, files: str) -> str:
@@ -115,6 +130,11 @@ class Lake:
     def __init__(self, root: Path, warehouse_path: Path):
         self.root = root
         self.warehouse_path = warehouse_path
+
+    @property
+    def live(self) -> "Lake":
+        """The provisional partitions, in the same layout (never in the warehouse's views)."""
+        return Lake(self.root / LIVE_DIR, self.warehouse_path)
 
     def table_dir(self, table: Table) -> Path:
         return self.root / table.schema / table.name
@@ -153,9 +173,7 @@ class Lake:
 
     def write(self, table: Table, start: datetime | None, relation: duckdb.DuckDBPyRelation) -> int:
         """Replace one partition with the relation's rows, atomically; returns the row count."""
-        with replacing(self.partition_path(table, start)) as temporary:
-            relation.to_parquet(str(temporary), compression="zstd")
-            return pq.read_metadata(temporary).num_rows
+        return write_parquet(self.partition_path(table, start), relation)
 
     def register(
         self,
@@ -190,6 +208,27 @@ class Lake:
             )
             # Registered, not created: the view is the session's own (see compute_connection).
             con.register(view_name or table.name, relation)
+        return len(paths)
+
+    def register_current(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: Table,
+        window: TimeWindow | None,
+        *,
+        view_name: str | None = None,
+    ) -> int:
+        """Like `register(..., existing_only=True)`, each partition read from its exact file,
+        else from its provisional one. Returns how many partitions the view reads."""
+        paths = []
+        for start in partition_starts(table.grain, window):
+            for lake in (self, self.live):
+                if (path := lake.partition_path(table, start)).exists():
+                    paths.append(path)
+                    break
+        if paths:
+            con.register(view_name or table.name, con.read_parquet(
+                [str(path) for path in paths], union_by_name=True, hive_partitioning=False))
         return len(paths)
 
     def fingerprint(self, reads: Mapping[Table, TimeWindow | None]) -> tuple:
@@ -250,7 +289,7 @@ class Lake:
             con.execute("commit")
 
     def read(self, query: Callable[[duckdb.DuckDBPyConnection], T],
-             attempts: int = 5) -> "Reading[T]":
+             attempts: int = 5, *, provisional: bool = False) -> "Reading[T]":
         """`query` over the warehouse's views, answered even while a run replaces the files it
         reads, even when one of them is damaged, and even when the lake has moved.
 
@@ -266,7 +305,7 @@ class Lake:
         attempt = 0
         while True:
             try:
-                with self._reader(set(left_out)) as con:
+                with self._reader(set(left_out), provisional) as con:
                     try:
                         return Reading(query(con), tuple(left_out.values()))
                     except Exception as error:
@@ -289,40 +328,56 @@ class Lake:
                 time.sleep(0.01 * 2 ** attempt)
 
     @contextlib.contextmanager
-    def _reader(self, left_out: set[Path]) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The warehouse, read-only; or, with files to leave out or views over another lake,
-        views made in memory over this lake's files."""
-        if not left_out:
+    def _reader(self, left_out: set[Path],
+                provisional: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The warehouse, read-only; or, with files to leave out, provisional partitions or
+        views over another lake, views made in memory over this lake's files."""
+        if not left_out and not provisional:
             with self.warehouse(read_only=True) as con:
                 if all(f"'{self.root}/" in sql for (sql,) in con.execute(
                         "select sql from duckdb_views() where not internal").fetchall()):
                     yield con
                     return
-        with self._fresh_views(left_out) as con:
+        with self._fresh_views(left_out, provisional) as con:
             yield con
 
+    def _table_dirs(self) -> list[Path]:
+        return sorted(path for path in self.root.glob("*/*")
+                      if path.is_dir() and path.parent.name != LIVE_DIR)
+
     @contextlib.contextmanager
-    def _fresh_views(self, left_out: set[Path]) -> Iterator[duckdb.DuckDBPyConnection]:
-        table_dirs = sorted(path for path in self.root.glob("*/*") if path.is_dir())
-        if not any(next(path.glob("*/data.parquet"), None) for path in table_dirs):
+    def _fresh_views(self, left_out: set[Path],
+                     provisional: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        table_dirs = self._table_dirs()
+        live_dirs = {path.relative_to(self.live.root): path
+                     for path in (self.live._table_dirs() if provisional else [])}
+        if not any(next(path.glob("*/data.parquet"), None)
+                   for path in [*table_dirs, *live_dirs.values()]):
             raise FileNotFoundError(
                 f"nothing in the lake at {self.root}: run the pipeline first (make demo)"
             )
         con = duckdb.connect()
         try:
             con.execute("set TimeZone = 'UTC'")
-            for table_dir in table_dirs:
-                if any(path.parent.parent == table_dir for path in left_out):
+            by_name = {path.relative_to(self.root): path for path in table_dirs}
+            for name in sorted(by_name.keys() | live_dirs.keys()):
+                table_dir = by_name.get(name, self.root / name)
+                substitutes = []
+                if name in live_dirs:
+                    substitutes = [path for path in sorted(live_dirs[name].glob("*/data.parquet"))
+                                   if path not in left_out
+                                   and not (table_dir / path.parent.name / "data.parquet").exists()]
+                if substitutes or any(path.parent.parent == table_dir for path in left_out):
                     files = [str(path) for path in sorted(table_dir.glob("*/data.parquet"))
-                             if path not in left_out]
+                             if path not in left_out] + [str(path) for path in substitutes]
                     source = "[" + ", ".join(_sql_string(file) for file in files) + "]"
                 else:
                     files = list(itertools.islice(table_dir.glob("*/data.parquet"), 1))
                     source = _sql_string(str(table_dir / "*" / "data.parquet"))
                 if not files:
                     continue  # a table whose only file is left out, or with none yet
-                con.execute(f"create schema if not exists {table_dir.parent.name}")
-                con.execute(_view_sql(f"{table_dir.parent.name}.{table_dir.name}", source))
+                con.execute(f"create schema if not exists {name.parent}")
+                con.execute(_view_sql(f"{name.parent}.{name.name}", source))
             yield con
         finally:
             con.close()

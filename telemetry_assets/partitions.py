@@ -18,6 +18,9 @@ PARTITIONS_START = f"{FIRST_PARTITION:%Y-%m-%d}"
 
 hourly_partitions = HourlyPartitionsDefinition(start_date=f"{PARTITIONS_START}-00:00")
 daily_partitions = DailyPartitionsDefinition(start_date=PARTITIONS_START)
+# The hours with provisional figures include the open one (SPEC §8).
+open_hour_partitions = HourlyPartitionsDefinition(start_date=f"{PARTITIONS_START}-00:00",
+                                                  end_offset=1)
 
 
 class Grain(Enum):

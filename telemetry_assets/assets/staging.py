@@ -17,6 +17,12 @@ from telemetry_assets.tables import EVENT_OUTCOMES, FILTERED_EVENTS, RAW_EVENTS
 from telemetry_core.sql import compute_connection, load_sql, utc_naive
 
 EXCLUSION_REASONS = ("duplicate", "wrong_type", "non_prod", "test_traffic", "unattributed")
+# event_outcomes of an hour, from the filtered stage's verdicts (the temp table `classified`).
+OUTCOMES_SQL = """
+select cast($hour as timestamp) as hour, coalesce(exclusion_reason, 'kept') as outcome,
+    count(*) as events
+from classified group by all
+"""
 
 
 def register_earlier_copies(
@@ -77,15 +83,7 @@ def filtered_events(context: AssetExecutionContext, store: TelemetryStore) -> Ma
                 con.sql("select * exclude (exclusion_reason) from classified "
                         "where exclusion_reason is null"),
             )
-            outcome_rows = con.sql(
-                """
-                select cast($hour as timestamp) as hour,
-                    coalesce(exclusion_reason, 'kept') as outcome,
-                    count(*) as events
-                from classified group by all
-                """,
-                params={"hour": utc_naive(window.start)},
-            )
+            outcome_rows = con.sql(OUTCOMES_SQL, params={"hour": utc_naive(window.start)})
             lake.write(EVENT_OUTCOMES, window.start, outcome_rows)
             return kept, dict(outcome_rows.project("outcome, events").fetchall())
 

@@ -1,12 +1,28 @@
-"""After each minute-aggregate update, evaluate every scenario's mood at every minute since the
-last evaluation, and notify each change of state at the minute it happened."""
+"""Every 30 seconds: bring the open hours up to date from new landing files (provisional, see
+telemetry_assets/live.py), then evaluate every scenario's mood at every minute since the last
+evaluation, and notify each change of state at the minute it happened.
+
+One sensor does both, in that order, so a page waits for one tick after the data lands, not for
+two sensors' ticks one after the other; it is on by default, so a fresh `make ui` with the
+receiver running pages without anyone turning it on.
+"""
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import duckdb
-from dagster import AssetKey, DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    DefaultSensorStatus,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
 
+from telemetry_assets import live
+from telemetry_assets.assets.live import OPEN_HOUR
 from telemetry_assets.mood.burn_rates import changing_instants, current_mood, latest_data_time
 from telemetry_assets.mood.outbox import (
     Evaluation,
@@ -21,6 +37,12 @@ WATCHED_ASSET = AssetKey(MINUTE_AGGREGATE.asset)
 # The furthest back one evaluation looks: after a long backfill, older changes are history to
 # read on the dashboard, not pages to send now.
 LOOKBACK = timedelta(days=1)
+# Without new data, windows still slide: the moods are judged again once a minute has passed.
+REJUDGE_AFTER = timedelta(minutes=1)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def evaluated_until(cursor: dict, notified: list[dict], latest: datetime) -> datetime:
@@ -37,25 +59,48 @@ def evaluated_until(cursor: dict, notified: list[dict], latest: datetime) -> dat
 
 @sensor(
     name="service_mood",
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
-    description="After each minute_aggregate update, judges every scenario's mood (healthy, "
+    description="Every 30 s: refreshes the open hours' provisional minute aggregates from new "
+    "landing files (each file parsed once), then judges every scenario's mood (healthy, "
     "degraded, breaching) at every minute since the last judgement and posts each change, once, "
     "to the webhooks in TELEMETRY_MOOD_WEBHOOKS.",
 )
 def service_mood_sensor(context: SensorEvaluationContext, store: TelemetryStore,
                         mood: MoodSettings):
-    """Evaluate the mood when the minute aggregate has changed, and notify changes of state."""
+    """Refresh the open hours, evaluate the mood when its data has changed, notify changes."""
     lake = store.lake
     urls = mood.webhook_urls
     retried, retry_failures = retry_failed(lake)
     cursor = json.loads(context.cursor) if context.cursor else {}
+    refreshes = live.refresh(lake, store.settings, store.dedupe_horizon, utc_now())
+    reported = [
+        AssetMaterialization(
+            asset_key=OPEN_HOUR, partition=refresh.partition_key,
+            description="provisional: replaced by the exact hourly run",
+            metadata={"as_of": refresh.as_of.isoformat(), "files": refresh.files,
+                      "files_parsed": refresh.files_parsed, "events": refresh.events,
+                      "rejected_lines": refresh.rejected, "requests": refresh.requests,
+                      "failed_requests": refresh.failed})
+        for refresh in refreshes if refresh.changed
+    ]
+
+    def result(said: str, next_cursor: dict | None = None):
+        if next_cursor is not None:
+            context.update_cursor(json.dumps(next_cursor))
+        return SensorResult(skip_reason=said, asset_events=reported) if reported \
+            else SkipReason(said)
+
     records = context.instance.fetch_materializations(WATCHED_ASSET, limit=1).records
-    if not records:
-        return SkipReason("minute_aggregate has not been materialized yet")
-    storage_id = records[0].storage_id
-    if storage_id <= cursor.get("storage_id", -1):
-        return SkipReason(
+    storage_id = records[0].storage_id if records else -1
+    judged_as_of = datetime.fromisoformat(cursor["as_of"]) if cursor.get("as_of") else None
+    live_as_of = max((refresh.as_of for refresh in refreshes if refresh.files), default=None)
+    if not records and live_as_of is None:
+        return result("minute_aggregate has not been materialized yet")
+    slid = (live_as_of is not None
+            and (judged_as_of is None or live_as_of - judged_as_of >= REJUDGE_AFTER))
+    if storage_id <= cursor.get("storage_id", -1) and not reported and not slid:
+        return result(
             f"no minute_aggregate update since the last evaluation; retried posts delivered "
             f"{retried}, failed {retry_failures}"
         )
@@ -73,9 +118,9 @@ def service_mood_sensor(context: SensorEvaluationContext, store: TelemetryStore,
 
     try:
         # Closed before posting: a slow webhook must not hold the warehouse open.
-        reading = lake.read(judge)
+        reading = live.read_current(lake, judge)
     except (FileNotFoundError, duckdb.CatalogException) as missing:
-        return SkipReason(f"cannot evaluate the mood yet: {missing}")
+        return result(f"cannot evaluate the mood yet: {missing}")
     for damage in reading.damage:
         context.log.warning(f"the mood is judged without a damaged file: {damage}")
     judged_until, reports = reading.value
@@ -88,6 +133,5 @@ def service_mood_sensor(context: SensorEvaluationContext, store: TelemetryStore,
     next_cursor: dict = {"storage_id": storage_id}
     if judged_until is not None:
         next_cursor["as_of"] = judged_until.isoformat()
-    context.update_cursor(json.dumps(next_cursor))
     context.log.info(evaluation.summary())
-    return SkipReason(evaluation.summary())
+    return result(evaluation.summary(), next_cursor)

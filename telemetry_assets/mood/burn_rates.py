@@ -240,9 +240,13 @@ lookups as materialized (
         i.as_of - to_minutes(w.window_minutes) as window_start
     from scenario_reference as s
     cross join (
+        -- Every whole minute from the first instant, and the last one: a provisional reading
+        -- is judged at the instant its refresh listed the files, the minute in progress counted.
         select unnest(generate_series(
             cast($first_as_of as timestamp), cast($last_as_of as timestamp), interval 1 minute
         )) as as_of
+        union
+        select cast($last_as_of as timestamp)
     ) as i
     cross join (select unnest($window_minutes) as window_minutes) as w
 ),
@@ -343,6 +347,12 @@ group by b.scenario_id, b.as_of, b.budget_spent
 """
 
 
+def ceil_minute(moment: datetime) -> datetime:
+    """The first whole minute at or after `moment`."""
+    floor = moment.replace(second=0, microsecond=0)
+    return floor if floor == moment else floor + timedelta(minutes=1)
+
+
 def evaluate(
     con: duckdb.DuckDBPyConnection,
     policy: MoodPolicy,
@@ -350,12 +360,13 @@ def evaluate(
     last_as_of: datetime | None = None,
     scenario_id: str | None = None,
 ) -> duckdb.DuckDBPyRelation:
-    """States at every minute in [first_as_of, last_as_of]; counts left in `mood_window_counts`.
+    """States at every whole minute in [first_as_of, last_as_of] and at last_as_of; counts left
+    in `mood_window_counts`.
 
     `con` is a warehouse connection (read-only is fine: only temporary tables are created).
     """
-    first = utc_naive(first_as_of)
     last = utc_naive(last_as_of or first_as_of)
+    first = min(ceil_minute(utc_naive(first_as_of)), last)
     windows = policy.window_minutes
     con.execute(
         "create or replace temp table mood_window_counts as " + WINDOW_COUNTS_SQL,
@@ -381,13 +392,37 @@ def evaluate(
     )
 
 
+def _has_provisional_hours(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether this reading has provisional hours (telemetry_assets/live.read_current)."""
+    return bool(con.execute(
+        "select 1 from duckdb_views() where schema_name = 'live' and view_name = 'refreshes'"
+    ).fetchall())
+
+
 def latest_data_time(con: duckdb.DuckDBPyConnection) -> datetime | None:
-    """The end of the latest hour with minute aggregates: the pipeline processes whole hours."""
-    (latest,) = con.execute(
+    """The end of the latest hour with exact minute aggregates (the exact runs process whole
+    hours), or, on a reading with provisional hours, the time their latest refresh listed the
+    landing files, if later."""
+    provisional = _has_provisional_hours(con)
+    ((latest,),) = con.execute(
         "select date_trunc('hour', max(minute)) + interval 1 hour "
         "from aggregate.minute_aggregate"
-    ).fetchone()
+        + (" where cast(date_trunc('hour', minute) as timestamp) not in "
+           "(select hour from live.refreshes)" if provisional else "")
+    ).fetchall()
+    if provisional:
+        ((as_of,),) = con.execute("select max(as_of) from live.refreshes").fetchall()
+        if as_of is not None and (latest is None or as_of > latest):
+            return as_of
     return latest
+
+
+def provisional_since(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The start of the first provisional hour on this reading (None when every figure is
+    exact): figures from then on are replaced when their hours are run."""
+    if not _has_provisional_hours(con):
+        return None
+    return con.execute("select min(hour) from live.refreshes").fetchall()[0][0]
 
 
 def current_mood(

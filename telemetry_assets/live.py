@@ -1,0 +1,352 @@
+"""The open hours, provisional (SPEC §8): what has landed for the hours no exact run has read
+yet, brought to minute aggregates and to today's published tables within a minute of landing.
+
+The exact runs stay the record. A refresh writes its partitions to the provisional lake
+(`Lake.live`, the same layout under `live/`), and a reader that asks for provisional figures
+(`read_current`) sees each partition from its exact file when there is one, else from its
+provisional one: the closed-hour run replaces the provisional figures by existing.
+
+Each landing file is parsed once, whatever the number of refreshes: a refresh parses only the
+files that are new or changed since the last one (by inode, modification time and size), all
+together into one chunk, and the hour's manifest names the chunk holding each file's current
+parse. The chunk is written before the manifest that names it, and every file is replaced
+atomically, so a refresh killed at any line leaves the previous refresh whole; a chunk no
+manifest names is removed by the next one. The same SQL files as the exact stages compute
+every figure.
+"""
+
+import json
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+import pyarrow as pa
+from dagster import TimeWindow
+
+from telemetry_assets.assets.raw import classify_files
+from telemetry_assets.assets.staging import OUTCOMES_SQL
+from telemetry_assets.lake import Lake, Reading, Table, write_parquet
+from telemetry_assets.partitions import Grain
+from telemetry_assets.stage import stage_params
+from telemetry_assets.tables import (
+    DAILY_AGGREGATE,
+    DAILY_LATENCY,
+    EVENT_OUTCOMES,
+    FILTERED_EVENTS,
+    LATENCY_PERCENTILES,
+    MINUTE_AGGREGATE,
+    MINUTE_LATENCY,
+    RAW_EVENTS,
+    SCENARIO_DAILY,
+    SCENARIO_MINUTE,
+    SCENARIO_PARTNER_DAILY,
+    TRANSLATED,
+    VALIDATED,
+)
+from telemetry_core.durable import write_bytes
+from telemetry_core.landing import landing_files
+from telemetry_core.settings import FIRST_PARTITION, Settings
+from telemetry_core.sql import compute_connection, load_sql, utc_naive
+
+T = TypeVar("T")
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+# The open hour and the two before it: a closed hour stays live until its exact run lands,
+# TELEMETRY_HOURLY_DELAY_MINUTES (15 by default) after it ends, or later if that run waits.
+LIVE_HOURS = 3
+# When each open hour was last refreshed, and from what (one row per hour).
+REFRESHES = Table("live", "refreshes", Grain.HOUR)
+# The hourly tables a refresh writes, and today's daily ones in the order their SQL reads them.
+HOURLY_TABLES = (MINUTE_AGGREGATE, MINUTE_LATENCY, EVENT_OUTCOMES)
+DAILY_CHAIN = (DAILY_AGGREGATE, DAILY_LATENCY, TRANSLATED, VALIDATED, LATENCY_PERCENTILES,
+               SCENARIO_DAILY, SCENARIO_PARTNER_DAILY, SCENARIO_MINUTE)
+_PARSED_DIR = "parsed"
+_MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class HourRefresh:
+    """One open hour after a refresh: as of when, from how many files (and how many of them
+    this refresh parsed), and what it holds."""
+
+    hour: datetime
+    as_of: datetime
+    files: int
+    files_parsed: int
+    events: int
+    rejected: int
+    requests: int
+    failed: int
+
+    @property
+    def changed(self) -> bool:
+        return self.files_parsed > 0
+
+    @property
+    def partition_key(self) -> str:
+        return f"{self.hour:%Y-%m-%d-%H}:00"
+
+
+def _identity(path: Path) -> list[int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return [stat.st_ino, stat.st_mtime_ns, stat.st_size]
+
+
+def _floor_hour(moment: datetime) -> datetime:
+    return utc_naive(moment).replace(minute=0, second=0, microsecond=0)
+
+
+def open_hours(lake: Lake, now: datetime) -> list[datetime]:
+    """The hours a refresh at `now` keeps up to date: the open hour and the two before it,
+    those that have no exact minute aggregate yet."""
+    top = _floor_hour(now)
+    hours = [top - HOUR * back for back in reversed(range(LIVE_HOURS))]
+    return [hour for hour in hours
+            if hour >= FIRST_PARTITION and not lake.partition_path(MINUTE_AGGREGATE, hour).exists()]
+
+
+class _ParsedHour:
+    """The parse cache of one hour: chunks of parsed lines and the manifest naming, for each
+    landing file, the identity it was parsed at and the chunk holding that parse."""
+
+    def __init__(self, lake: Lake, hour: datetime):
+        self.folder = lake.live.root / _PARSED_DIR / f"{hour:%Y-%m-%dT%H}"
+        try:
+            self.files: dict[str, dict] = json.loads((self.folder / _MANIFEST).read_text())["files"]
+        except (FileNotFoundError, ValueError, KeyError):
+            self.files = {}
+
+    def chunk_path(self, chunk: str) -> Path:
+        return self.folder / f"{chunk}.parquet"
+
+    def save(self) -> None:
+        write_bytes(self.folder / _MANIFEST, json.dumps({"files": self.files}, indent=1).encode())
+        named = {self.chunk_path(entry["chunk"]).name for entry in self.files.values()}
+        for path in self.folder.glob("*.parquet"):
+            if path.name not in named:
+                path.unlink(missing_ok=True)
+
+    def register(self, con: duckdb.DuckDBPyConnection, view_name: str) -> bool:
+        """Every file's current parse as `view_name` (the raw stage's columns); False when the
+        hour has no parsed file."""
+        current = pa.table({
+            "source_file": list(self.files),
+            "chunk_file": [str(self.chunk_path(entry["chunk"])) for entry in self.files.values()],
+        })
+        if not current.num_rows:
+            return False
+        chunks = sorted(set(current.column("chunk_file").to_pylist()))
+        con.register(f"{view_name}_chunks", con.read_parquet(chunks, filename=True,
+                                                             union_by_name=True))
+        con.register(f"{view_name}_current", current)
+        con.execute(
+            f"create or replace temp view {view_name} as "
+            f"select p.* exclude (filename) from {view_name}_chunks as p "
+            f"semi join {view_name}_current as c "
+            "on p.source_file = c.source_file and p.filename = c.chunk_file"
+        )
+        return True
+
+
+def _parse_new_files(parsed: _ParsedHour, files: Sequence[Path], hour: datetime) -> int:
+    """Parse the files whose identity the manifest does not hold into one new chunk, and drop
+    from the manifest the files no longer there; returns how many files were parsed."""
+    identities = {str(path): identity for path in files if (identity := _identity(path))}
+    stale = [Path(name) for name, identity in identities.items()
+             if parsed.files.get(name, {}).get("identity") != identity]
+    gone = set(parsed.files) - set(identities)
+    if not stale and not gone:
+        return 0
+    for name in gone:
+        del parsed.files[name]
+    if stale:
+        chunk = uuid.uuid4().hex
+        with closing(compute_connection()) as con:
+            classify_files(con, stale, TimeWindow(hour, hour + HOUR))
+            write_parquet(parsed.chunk_path(chunk), con.sql(
+                "select * from classified union all by name "
+                "select file as source_file, line_number, reason as reject_reason, raw_line "
+                "from stream_defects"
+            ))
+        for path in stale:
+            parsed.files[str(path)] = {"identity": identities[str(path)], "chunk": chunk}
+    parsed.save()
+    return len(stale)
+
+
+def _register_earlier_copies(con: duckdb.DuckDBPyConnection, lake: Lake, hour: datetime,
+                             horizon: timedelta, live_hours: Sequence[datetime]) -> None:
+    """`earlier_raw_events` for an open hour: the exact raw events of the horizon before it,
+    and the parsed events of the earlier open hours that no exact run has read yet."""
+    parts = []
+    if lake.register(con, RAW_EVENTS, TimeWindow(hour - horizon, hour),
+                     view_name="earlier_exact", existing_only=True):
+        parts.append("select event_id, event_time from earlier_exact")
+    for index, earlier in enumerate(h for h in live_hours if hour - horizon <= h < hour):
+        if _ParsedHour(lake, earlier).register(con, f"earlier_open_{index}"):
+            parts.append(f"select event_id, event_time from earlier_open_{index} "
+                         "where reject_reason is null")
+    parts.append("select cast(null as varchar) as event_id, "
+                 "cast(null as timestamp) as event_time where false")
+    con.execute("create or replace temp view earlier_raw_events as "
+                + " union all ".join(parts))
+
+
+def refresh_hour(lake: Lake, settings: Settings, horizon: timedelta, hour: datetime,
+                 as_of: datetime, live_hours: Sequence[datetime]) -> HourRefresh:
+    """Bring one open hour up to date with its landing folder as listed at `as_of`."""
+    files = landing_files(settings.landing_dir, hour)
+    parsed = _ParsedHour(lake, hour)
+    files_parsed = _parse_new_files(parsed, files, hour)
+    window = TimeWindow(hour, hour + HOUR)
+    live = lake.live
+    if not parsed.files:
+        # Nothing has landed for the hour (or what had is gone): it has no figures to show.
+        for table in (*HOURLY_TABLES, REFRESHES):
+            shutil.rmtree(live.partition_path(table, hour).parent, ignore_errors=True)
+        return HourRefresh(hour, as_of, 0, files_parsed, 0, 0, 0, 0)
+    with closing(compute_connection()) as con:
+        if files_parsed or not live.partition_path(REFRESHES, hour).exists():
+            parsed.register(con, "hour_lines")
+            con.execute("create temp view raw_events as select * exclude "
+                        "(reject_reason, raw_line) from hour_lines where reject_reason is null")
+            _register_earlier_copies(con, lake, hour, horizon, live_hours)
+            for table in FILTERED_EVENTS.inputs:
+                if table is not RAW_EVENTS:
+                    lake.register(con, table)
+            sql = load_sql(FILTERED_EVENTS.schema, FILTERED_EVENTS.name)
+            con.execute("create temp table classified as " + sql, stage_params(
+                sql, window, dedupe_horizon_hours=horizon // HOUR))
+            con.execute("create temp view filtered_events as select * exclude "
+                        "(exclusion_reason) from classified where exclusion_reason is null")
+            for table in (MINUTE_AGGREGATE, MINUTE_LATENCY):
+                sql = load_sql(table.schema, table.name)
+                live.write(table, hour, con.sql(sql, params=stage_params(sql, window)))
+            live.write(EVENT_OUTCOMES, hour, con.sql(OUTCOMES_SQL, params={"hour": hour}))
+            events, rejected = con.sql(
+                "select count(case when reject_reason is null then 1 end), "
+                "count(reject_reason) from hour_lines"
+            ).fetchall()[0]
+        else:
+            previous = con.read_parquet(str(live.partition_path(REFRESHES, hour)))
+            events, rejected = previous.project("events, rejected").fetchall()[0]
+        live.register(con, MINUTE_AGGREGATE, window)
+        requests, failed = con.sql(
+            "select cast(coalesce(sum(total_requests), 0) as bigint), "
+            "cast(coalesce(sum(failed_requests), 0) as bigint) from minute_aggregate"
+        ).fetchall()[0]
+        refresh = HourRefresh(hour, as_of, len(files), files_parsed, events, rejected,
+                              requests, failed)
+        live.write(REFRESHES, hour, con.sql(
+            "select cast($hour as timestamp) as hour, cast($as_of as timestamp) as as_of, "
+            "$files as files, $events as events, $rejected as rejected, "
+            "$requests as requests, $failed as failed",
+            params={"hour": hour, "as_of": as_of, "files": refresh.files, "events": events,
+                    "rejected": rejected, "requests": requests, "failed": failed},
+        ))
+    return refresh
+
+
+def refresh_day(lake: Lake, day: datetime) -> None:
+    """Today's daily tables, provisional, from its exact hours and its open ones."""
+    window = TimeWindow(day, day + DAY)
+    with closing(compute_connection()) as con:
+        made: set[str] = set()
+        for table in DAILY_CHAIN:
+            for source in table.inputs:
+                if source.name in made:
+                    continue
+                if source.grain is Grain.HOUR:
+                    if not lake.register_current(con, source, window):
+                        return  # no hour of the day has figures yet
+                else:
+                    lake.register(con, source)
+                made.add(source.name)
+            sql = load_sql(table.schema, table.name)
+            con.execute(f"create temp table {table.name} as " + sql, stage_params(sql, window))
+            made.add(table.name)
+            lake.live.write(table, day, con.table(table.name))
+
+
+def remove_superseded(lake: Lake, now: datetime) -> None:
+    """Provisional partitions whose exact ones exist, or older than every open hour and its
+    day: readers already ignore them; this keeps the folder small."""
+    live = lake.live
+    oldest_hour = _floor_hour(now) - HOUR * (LIVE_HOURS - 1)
+    oldest = {Grain.HOUR: oldest_hour, Grain.DAY: oldest_hour.replace(hour=0)}
+    for table in (*HOURLY_TABLES, REFRESHES, *DAILY_CHAIN):
+        exact_table = MINUTE_AGGREGATE if table is REFRESHES else table
+        for folder in sorted(live.table_dir(table).glob("*")):
+            start = _start_of(folder.name)
+            if start is not None and (start < oldest[table.grain]
+                                      or lake.partition_path(exact_table, start).exists()):
+                shutil.rmtree(folder, ignore_errors=True)
+    for folder in sorted((live.root / _PARSED_DIR).glob("*")):
+        start = _start_of(folder.name)
+        if start is not None and (start < oldest_hour
+                                  or lake.partition_path(MINUTE_AGGREGATE, start).exists()):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _start_of(name: str) -> datetime | None:
+    for pattern in ("%Y-%m-%dT%H", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(name, pattern)
+        except ValueError:
+            continue
+    return None
+
+
+def refresh(lake: Lake, settings: Settings, horizon: timedelta,
+            now: datetime) -> list[HourRefresh]:
+    """Bring every open hour, and the days they are in, up to date with the landing folder."""
+    now = utc_naive(now)
+    hours = open_hours(lake, now)
+    refreshes = [refresh_hour(lake, settings, horizon, hour, now, hours) for hour in hours]
+    changed_days = sorted({r.hour.replace(hour=0) for r in refreshes
+                           if r.files and (r.changed or not lake.live.partition_path(
+                               SCENARIO_DAILY, r.hour.replace(hour=0)).exists())})
+    for day in changed_days:
+        refresh_day(lake, day)
+    remove_superseded(lake, now)
+    return refreshes
+
+
+def register_refreshes(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+    """`live.refreshes` on `con`: one row per hour still provisional (no exact minute aggregate
+    yet), with the time its figures are as of."""
+    live = lake.live
+    paths = [str(path) for path in sorted(live.table_dir(REFRESHES).glob("*/data.parquet"))
+             if (start := _start_of(path.parent.name)) is not None
+             and not lake.partition_path(MINUTE_AGGREGATE, start).exists()]
+    con.execute("create schema if not exists live")
+    if paths:
+        con.register("live_refresh_files", con.read_parquet(paths))
+        con.execute("create or replace view live.refreshes as select * from live_refresh_files")
+    else:
+        con.execute(
+            "create or replace view live.refreshes as select cast(null as timestamp) as hour, "
+            "cast(null as timestamp) as as_of, 0 as files, 0 as events, 0 as rejected, "
+            "0 as requests, 0 as failed where false"
+        )
+
+
+def read_current(lake: Lake, query: Callable[[duckdb.DuckDBPyConnection], T]) -> Reading[T]:
+    """`query` over the lake as it stands now: the exact partitions, and the provisional ones in
+    place of those not written yet; `live.refreshes` says which hours are provisional."""
+
+    def with_refreshes(con: duckdb.DuckDBPyConnection) -> T:
+        register_refreshes(con, lake)
+        return query(con)
+
+    return lake.read(with_refreshes, provisional=True)

@@ -1,0 +1,198 @@
+"""The live path (SPEC §8): the open hours' provisional figures, each landing file parsed once,
+replaced by the exact closed-hour run; and the mood sensor paging from them before the hour ends.
+
+checkout.quote (SLO 99.5 % in the test reference) takes 30 requests a minute; the landing files
+arrive a few minutes at a time, as a receiver would write them, and a refresh runs after each.
+"""
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from dagster import SensorResult, build_sensor_context
+
+from telemetry_assets import live
+from telemetry_assets.assets import raw
+from telemetry_assets.automation import service_mood
+from telemetry_assets.mood.burn_rates import latest_data_time
+from telemetry_assets.resources import RESOURCES, TelemetryStore
+from tests.events import wire_event
+from tests.helpers import rows, write_landing
+
+HOUR = datetime(2026, 11, 20, 10)
+PER_MINUTE = 30
+
+
+def minute_events(start: datetime, minutes: int, failing: bool = False,
+                  prefix: str = "e") -> list[dict]:
+    return [
+        wire_event(
+            event_id=f"{prefix}-{start + timedelta(minutes=m):%H%M}-{n}",
+            time=f"{start + timedelta(minutes=m, seconds=n * 2):%Y-%m-%dT%H:%M:%S}.000Z",
+            status=5 if failing else 0,
+        )
+        for m in range(minutes) for n in range(PER_MINUTE)
+    ]
+
+
+def land(platform, start: datetime, minutes: int, name: str, **options) -> None:  # type: ignore[no-untyped-def]
+    write_landing(platform.settings.landing_dir, start.replace(minute=0), name,
+                  minute_events(start, minutes, **options))
+
+
+def refresh(now: datetime) -> list[live.HourRefresh]:
+    store = TelemetryStore()
+    return live.refresh(store.lake, store.settings, store.dedupe_horizon, now)
+
+
+def current(platform, sql: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    return live.read_current(platform.lake, lambda con: rows(con, sql)).value
+
+
+@pytest.fixture
+def parsed_files(monkeypatch) -> list[str]:
+    """Every landing file the raw stage reads, in order, whoever reads it."""
+    read: list[str] = []
+    original = raw.read_lines
+
+    def recording(paths):  # type: ignore[no-untyped-def]
+        read.extend(str(path) for path in paths)
+        return original(paths)
+
+    monkeypatch.setattr(raw, "read_lines", recording)
+    return read
+
+
+def test_each_landing_file_is_parsed_once_however_many_refreshes(platform, parsed_files):
+    platform.run_reference()
+    for step in range(6):
+        land(platform, HOUR + timedelta(minutes=5 * step), 5, f"part-{step}")
+        for second in (10, 40):
+            (opened,) = [r for r in refresh(HOUR + timedelta(minutes=5 * step + 5,
+                                                             seconds=second)) if r.files]
+            assert opened.files == step + 1
+            assert opened.files_parsed == (1 if second == 10 else 0)
+    assert sorted(parsed_files) == sorted({*parsed_files})
+    assert len(parsed_files) == 6
+
+    # A file written again (appended to) is parsed again; the others are not.
+    appended = platform.settings.landing_dir / "events/date=2026-11-20/hour=10/part-0.jsonl"
+    with appended.open("ab") as file:
+        file.write(json.dumps(wire_event(event_id="late-one",
+                                         time="2026-11-20T10:00:59.000Z")).encode() + b"\n")
+    (opened,) = [r for r in refresh(HOUR + timedelta(minutes=31)) if r.files]
+    assert opened.files_parsed == 1 and parsed_files[-1] == str(appended)
+    assert opened.events == 6 * 5 * PER_MINUTE + 1
+    assert opened.requests == 6 * 5 * PER_MINUTE + 1
+
+
+def test_the_closed_hour_run_replaces_the_provisional_figures_and_a_late_event_counts_once(
+    platform,
+):
+    platform.run_reference()
+    land(platform, HOUR, 20, "early")
+    # A copy of an early event in a later file is the same event, provisionally too.
+    write_landing(platform.settings.landing_dir, HOUR, "replayed",
+                  minute_events(HOUR, 1)[:3] + minute_events(HOUR + timedelta(minutes=20), 10))
+    refresh(HOUR + timedelta(minutes=30, seconds=5))
+    provisional = current(platform, "select sum(total_requests) as requests from "
+                                    "aggregate.minute_aggregate")
+    assert provisional == [{"requests": 30 * PER_MINUTE}]
+    (shown,) = current(platform, "select hour, as_of, requests from live.refreshes")
+    assert shown == {"hour": HOUR, "as_of": HOUR + timedelta(minutes=30, seconds=5),
+                     "requests": 30 * PER_MINUTE}
+    # Today's published tables are provisional too, from the same SQL.
+    assert current(platform, "select sum(total_requests) as requests "
+                             "from published.scenario_daily") == [{"requests": 30 * PER_MINUTE}]
+
+    # Lands after the last refresh: only the exact run sees it.
+    land(platform, HOUR + timedelta(minutes=59), 1, "late")
+    platform.run_hours("2026-11-20-10:00")
+    exact = platform.query("select sum(total_requests) as requests "
+                           "from aggregate.minute_aggregate")
+    assert exact == [{"requests": 31 * PER_MINUTE}]
+    assert current(platform, "select sum(total_requests) as requests from "
+                             "aggregate.minute_aggregate") == exact
+    assert current(platform, "select count(*) as hours from live.refreshes") == [{"hours": 0}]
+    # The next refresh drops what the exact run replaced.
+    refresh(HOUR + timedelta(minutes=70))
+    assert not (platform.lake.live.root / "aggregate" / "minute_aggregate"
+                / "2026-11-20T10").exists()
+
+
+def test_an_event_seen_in_the_hour_before_counts_once_while_both_are_provisional(platform):
+    platform.run_reference()
+    before = HOUR - timedelta(hours=1)
+    land(platform, before + timedelta(minutes=50), 10, "before")
+    copy = minute_events(before + timedelta(minutes=59), 1)[0]
+    write_landing(platform.settings.landing_dir, HOUR, "copy",
+                  [copy | {"time": "2026-11-20T10:00:01.000Z"}, *minute_events(HOUR, 2)])
+    refresh(HOUR + timedelta(minutes=3))
+    assert current(platform, "select sum(total_requests) as requests from "
+                             "aggregate.minute_aggregate") == [{"requests": 12 * PER_MINUTE}]
+    outcomes = current(platform, "select outcome, events from staging.event_outcomes "
+                                 "where hour = '2026-11-20 10:00' order by outcome")
+    assert outcomes == [{"outcome": "duplicate", "events": 1},
+                        {"outcome": "kept", "events": 2 * PER_MINUTE}]
+
+
+def test_a_refresh_killed_before_its_manifest_leaves_the_last_one_whole(platform, parsed_files):
+    platform.run_reference()
+    land(platform, HOUR, 10, "first")
+    refresh(HOUR + timedelta(minutes=10))
+    parsed = platform.lake.live.root / "parsed" / "2026-11-20T10"
+    manifest = (parsed / "manifest.json").read_bytes()
+    land(platform, HOUR + timedelta(minutes=10), 5, "second")
+    refresh(HOUR + timedelta(minutes=15))
+    # As if killed after writing the chunk of "second" and before naming it.
+    (parsed / "manifest.json").write_bytes(manifest)
+    orphans = set(parsed.glob("*.parquet"))
+    (opened,) = [r for r in refresh(HOUR + timedelta(minutes=16)) if r.files]
+    assert opened.files_parsed == 1 and opened.requests == 15 * PER_MINUTE
+    assert len(set(parsed.glob("*.parquet"))) == 2 and len(orphans) == 2
+    assert parsed_files.count(str(platform.settings.landing_dir
+                                  / "events/date=2026-11-20/hour=10/second.jsonl")) == 2
+
+
+def test_the_mood_pages_during_the_open_hour_and_reports_it_materialized(platform, monkeypatch):
+    platform.run_reference()
+    for hour in range(6):
+        start = HOUR - timedelta(hours=6 - hour)
+        land(platform, start, 60, f"history-{hour}")
+    platform.run_hours(*(f"2026-11-20-{h:02d}:00" for h in range(4, 10)))
+    land(platform, HOUR, 12, "healthy")
+    # A total outage from 10:12.
+    land(platform, HOUR + timedelta(minutes=12), 2, "outage", failing=True)
+
+    def tick(now: datetime, cursor: str | None):  # type: ignore[no-untyped-def]
+        monkeypatch.setattr(service_mood, "utc_now", lambda: now)
+        with build_sensor_context(instance=platform.instance, cursor=cursor,
+                                  resources=RESOURCES) as context:
+            result = service_mood.service_mood_sensor(context)
+            return context.cursor, result
+
+    cursor, result = tick(datetime(2026, 11, 20, 10, 14, 1, tzinfo=UTC), None)
+    assert isinstance(result, SensorResult) and not result.run_requests
+    (reported,) = result.asset_events
+    assert reported.partition == "2026-11-20-10:00"
+    assert reported.metadata["files_parsed"].value == 2
+    # 60 failures spend the error budget of the 6 hours of history (0.5 % of 10,800 requests is
+    # 54) but burn only 60 / 1,800 / 0.005 = 6.7x over the last hour: degraded, no page yet.
+    assert "checkout.quote healthy -> degraded at 10:14" in result.skip_reason.skip_message
+
+    land(platform, HOUR + timedelta(minutes=14), 4, "outage-more", failing=True)
+    cursor, result = tick(datetime(2026, 11, 20, 10, 18, 1, tzinfo=UTC), cursor)
+    # Judged at every whole minute since, then at the refresh's instant: at 10:16 the last hour
+    # holds 120 failures of 1,800 requests (13.3x), at 10:17 150 (16.7x over 1h, 100 % over
+    # 5 minutes): the page fires then, before the hour is over.
+    said = result.skip_reason.skip_message
+    assert "checkout.quote degraded -> breaching at 10:17" in said
+    assert "-> degraded" not in said and "-> healthy" not in said
+    assert json.loads(cursor)["as_of"] == "2026-11-20T10:18:01"
+
+    def latest(con):  # type: ignore[no-untyped-def]
+        return latest_data_time(con)
+
+    assert live.read_current(platform.lake, latest).value == datetime(2026, 11, 20, 10, 18, 1)
+    assert os.path.exists(platform.lake.live.partition_path(live.REFRESHES, HOUR))
