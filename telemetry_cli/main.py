@@ -205,18 +205,23 @@ def _not_published(day: date, days: list[date], shown: int = 7) -> str:
 
 
 def print_availability(day: date) -> None:
-    """The day's published availability per scenario, worst first; a ClickException when the
-    day has none, naming the days that have."""
+    """The day's published availability per scenario, worst first (provisional, with its as-of
+    time, for a day whose hours are not all run yet); a ClickException when the day has none,
+    naming the days that have."""
     from telemetry_assets.dashboard.data import published_days
+    from telemetry_assets.live import read_current
+    from telemetry_assets.mood.burn_rates import latest_data_time, provisional_since
     from telemetry_assets.resources import TelemetryStore
     from telemetry_assets.tables import SCENARIO_DAILY
 
     lake = TelemetryStore().lake
 
-    def day_rows(con) -> list[tuple] | list[date]:
+    def day_rows(con) -> tuple[list, list[date], datetime | None]:
         days = published_days(con)
         if day not in days:
-            return days
+            return [], days, None
+        since = provisional_since(con)
+        as_of = latest_data_time(con) if since and day >= since.date() else None
         return con.execute(
             f"""
             select scenario_id, scenario_name, total_requests, failed_requests,
@@ -226,10 +231,10 @@ def print_availability(day: date) -> None:
             order by availability_pct, scenario_id
             """,
             {"day": day},
-        ).fetchall()
+        ).fetchall(), days, as_of
 
     try:
-        reading = lake.read(day_rows)
+        reading = read_current(lake, day_rows)
     except FileNotFoundError as error:
         raise click.ClickException(str(error)) from error
     except duckdb.Error as error:
@@ -237,18 +242,22 @@ def print_availability(day: date) -> None:
         if damage is None:
             raise
         raise click.ClickException(damage) from error
-    rows = reading.value
+    rows, days, provisional_as_of = reading.value
     err = Console(stderr=True)
     for damage in reading.damage:
         # Soft-wrapped: a path broken across lines could not be copied.
         err.print(Text.assemble(("left out a damaged file:", "yellow"), " ", damage),
                   soft_wrap=True)
-    if not rows or isinstance(rows[0], date):
+    if not rows:
         if reading.damage:
             raise click.ClickException(
                 f"nothing can be read for {day:%Y-%m-%d}: see the damaged files above")
-        raise click.ClickException(_not_published(day, rows))
-    table = RichTable(title=f"Availability per scenario, {day:%Y-%m-%d} (worst first)")
+        raise click.ClickException(_not_published(day, days))
+    title = f"Availability per scenario, {day:%Y-%m-%d} (worst first)"
+    if provisional_as_of is not None:
+        title += (f"\nPROVISIONAL as of {provisional_as_of:%Y-%m-%d %H:%M:%S} UTC: replaced by "
+                  "the exact figures when its hours are run")
+    table = RichTable(title=title)
     for header in ("scenario", "name", "requests", "failed", "availability %", "SLO %",
                    "SLO met", "p95 ms"):
         table.add_column(header, justify="left" if header in ("scenario", "name") else "right")
@@ -277,12 +286,13 @@ def pulse(as_json: bool) -> None:
     its overall level over the error-budget window against its SLO."""
     import json
 
+    from telemetry_assets.live import read_current
     from telemetry_assets.mood.pulse import current_pulse
     from telemetry_assets.resources import MoodSettings, TelemetryStore
 
     lake, policy = TelemetryStore().lake, MoodSettings().policy
     try:
-        reading = lake.read(lambda con: current_pulse(con, policy))
+        reading = read_current(lake, lambda con: current_pulse(con, policy))
     except (FileNotFoundError, duckdb.CatalogException) as missing:
         raise click.ClickException(
             f"no pulse yet: {missing} (run the pipeline first: telemetry backfill)") from missing

@@ -16,6 +16,7 @@ import duckdb
 from dagster import TimeWindow
 
 from telemetry_assets.lake import Lake, Reading, Table
+from telemetry_assets.live import REFRESHES, read_current
 
 T = TypeVar("T")
 
@@ -60,8 +61,12 @@ class KeptFigures(Kept[Reading]):
 
     def read(self, key: Hashable, reads: Mapping[Table, TimeWindow | None],
              query: Callable[[duckdb.DuckDBPyConnection], T]) -> Reading[T]:
-        """`query`'s reading; `reads` must name every partition the query reads."""
+        """`query`'s reading, provisional figures included (telemetry_assets/live.py); `reads`
+        must name every partition the query reads."""
+        # Every refresh of the open hours rewrites their refresh rows: a new version.
+        version = (self.lake.fingerprint(reads),
+                   self.lake.live.fingerprint({**reads, REFRESHES: None}))
         # A reading made without a damaged file is made again: whether the file is still
         # damaged, and what the rest of the lake says without it, is worth a fresh look.
-        return self.get(key, self.lake.fingerprint(reads), lambda: self.lake.read(query),
+        return self.get(key, version, lambda: read_current(self.lake, query),
                         keep=lambda reading: not reading.damage)

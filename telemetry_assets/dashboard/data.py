@@ -11,7 +11,15 @@ import duckdb
 from dagster import TimeWindow
 
 from telemetry_assets.lake import Table
-from telemetry_assets.mood.burn_rates import Episode, MoodPolicy, MoodReport, current_mood, episodes
+from telemetry_assets.mood.burn_rates import (
+    Episode,
+    MoodPolicy,
+    MoodReport,
+    current_mood,
+    episodes,
+    latest_data_time,
+    provisional_since,
+)
 from telemetry_assets.mood.pulse import Pulse, current_pulse
 from telemetry_assets.partitions import hourly_partitions, keys_in
 from telemetry_assets.tables import (
@@ -128,6 +136,15 @@ class DashboardData:
     # Damaged lake files the figures were read without, each with its repair.
     damage: tuple[str, ...] = ()
     pulse: Pulse | None = None
+    # The first provisional hour, and the time its figures are as of (None: all exact).
+    provisional_since: datetime | None = None
+    provisional_as_of: datetime | None = None
+
+    @property
+    def day_is_provisional(self) -> bool:
+        """The selected day has hours no exact run has read yet (SPEC §8)."""
+        return (self.provisional_since is not None
+                and self.selection.day >= self.provisional_since.date())
 
     @property
     def incidents(self) -> list[Episode]:
@@ -184,6 +201,8 @@ class LiveFigures:
     notifications: list[dict[str, Any]]
     unread_files: dict[str, int]
     pulse: Pulse | None = None
+    provisional_since: datetime | None = None
+    provisional_as_of: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -257,7 +276,9 @@ def gather_live(con: duckdb.DuckDBPyConnection, policy: MoodPolicy) -> LiveFigur
             order by as_of desc, notification_id
             limit 10
         """, {})
-    return LiveFigures(published_days(con), mood, notifications, unread, pulse)
+    since = provisional_since(con)
+    return LiveFigures(published_days(con), mood, notifications, unread, pulse, since,
+                       latest_data_time(con) if since else None)
 
 
 def gather_day(con: duckdb.DuckDBPyConnection, selection: Selection,
@@ -278,7 +299,9 @@ def gather_day(con: duckdb.DuckDBPyConnection, selection: Selection,
         )
     found = []
     if {"aggregate.minute_aggregate", "reference.scenarios"} <= views:
-        found = episodes(con, policy, start, end)
+        # Today's episodes end with its data, not at midnight.
+        latest = latest_data_time(con)
+        found = episodes(con, policy, start, min(end, latest) if latest else end)
 
     on_day = [row for row in scenarios if row["day_requests"] is not None]
     known = {row["scenario_id"] for row in on_day}
@@ -368,6 +391,8 @@ def compose(live: LiveFigures, day: DayFigures, policy: MoodPolicy,
         notifications=live.notifications,
         damage=damage,
         pulse=live.pulse,
+        provisional_since=live.provisional_since,
+        provisional_as_of=live.provisional_as_of,
     )
 
 

@@ -3,8 +3,9 @@ the error-budget window against its SLO, in the words a person reads at a glance
 
     Purchase quote: 99.9 % (5 failed of 5,000 in the last 10 min) · overall 99.99 %, within SLA
 
-Read from `aggregate.minute_aggregate` (the warehouse view) up to the end of the latest data,
-like the mood; `as_of` says how fresh that is.
+Read from `aggregate.minute_aggregate` up to the end of the latest data, like the mood: on a
+reading with provisional hours (telemetry_assets/live.read_current) that is the last refresh of
+the open hour, and the pulse says it is provisional; `as_of` says how fresh it is.
 """
 
 import math
@@ -18,6 +19,7 @@ from telemetry_assets.mood.burn_rates import (
     MoodPolicy,
     format_duration,
     latest_data_time,
+    provisional_since,
 )
 from telemetry_core.sql import utc_naive
 
@@ -175,14 +177,14 @@ def current_pulse(con: duckdb.DuckDBPyConnection, policy: MoodPolicy,
     if as_of is None:
         return None
     as_of = utc_naive(as_of)
+    since = provisional_since(con)
     rows = con.execute(PULSE_SQL, {
         "as_of": as_of, "pulse_minutes": minutes, "budget_minutes": policy.budget_minutes,
         "scenario_id": None,
     }).fetchall()
     return Pulse(
         as_of=as_of, minutes=minutes, budget_minutes=policy.budget_minutes,
-        # Minute aggregates come from closed hours only, for now: exact, never provisional.
-        provisional=False,
+        provisional=since is not None and as_of > since,
         scenarios=[ScenarioPulse(
             requests=requests, failed=failed, overall_requests=overall_requests,
             overall_failed=overall_failed,

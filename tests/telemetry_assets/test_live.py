@@ -10,6 +10,7 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from click.testing import CliRunner
 from dagster import SensorResult, build_sensor_context
 
 from telemetry_assets import live
@@ -17,6 +18,7 @@ from telemetry_assets.assets import raw
 from telemetry_assets.automation import service_mood
 from telemetry_assets.mood.burn_rates import latest_data_time
 from telemetry_assets.resources import RESOURCES, TelemetryStore
+from telemetry_cli.main import main
 from tests.events import wire_event
 from tests.helpers import rows, write_landing
 
@@ -196,3 +198,29 @@ def test_the_mood_pages_during_the_open_hour_and_reports_it_materialized(platfor
 
     assert live.read_current(platform.lake, latest).value == datetime(2026, 11, 20, 10, 18, 1)
     assert os.path.exists(platform.lake.live.partition_path(live.REFRESHES, HOUR))
+
+
+def test_the_cli_prints_provisional_figures_with_their_as_of_time(platform):
+    platform.run_reference()
+    land(platform, HOUR, 20, "early")
+    land(platform, HOUR + timedelta(minutes=20), 10, "outage", failing=True)
+    refresh(HOUR + timedelta(minutes=30, seconds=5))
+
+    shown = CliRunner().invoke(main, ["availability", "--date", "2026-11-20"])
+    assert shown.exit_code == 0, shown.output
+    assert "PROVISIONAL as of 2026-11-20 10:30:05 UTC" in shown.output
+    (line,) = [line for line in shown.output.splitlines() if "checkout.quote" in line]
+    assert f"{30 * PER_MINUTE:,}" in line and f"{10 * PER_MINUTE:,}" in line
+    assert "66.667" in line
+
+    pulse = CliRunner().invoke(main, ["pulse", "--json"])
+    figures = json.loads(pulse.output)
+    assert figures["provisional"] is True and figures["as_of"] == "2026-11-20T10:30:05+00:00"
+    (quote,) = [s for s in figures["scenarios"] if s["scenario_id"] == "checkout.quote"]
+    # The minutes that began in the last 10 (10:21 to 10:30, the last one in progress and
+    # empty): all failed.
+    assert (quote["requests"], quote["failed"]) == (9 * PER_MINUTE, 9 * PER_MINUTE)
+
+    platform.run_hours("2026-11-20-10:00")
+    exact = CliRunner().invoke(main, ["pulse", "--json"])
+    assert json.loads(exact.output)["provisional"] is False

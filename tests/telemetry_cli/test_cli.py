@@ -129,10 +129,10 @@ def test_availability_rejects_a_date_that_is_not_a_day(platform, day):
     assert "Invalid value for '--date'" in result.output and "is not a day" in result.output
 
 
-def test_availability_says_when_there_is_no_warehouse_or_nothing_published(platform):
+def test_availability_says_when_there_is_no_data_or_nothing_published(platform):
     result = cli("availability", "--date", "2026-11-20")
     assert result.exit_code == 1
-    assert f"no warehouse at {platform.settings.duckdb_path}" in result.output
+    assert f"nothing in the lake at {platform.lake.root}: run the pipeline first" in result.output
 
     platform.run_reference()  # creates the warehouse, publishes no day
     result = cli("availability", "--date", "yesterday")
