@@ -15,6 +15,7 @@ manifest names is removed by the next one. The same SQL files as the exact stage
 every figure.
 """
 
+import hashlib
 import json
 import shutil
 import uuid
@@ -63,10 +64,14 @@ DAY = timedelta(days=1)
 LIVE_HOURS = 3
 # When each open hour was last refreshed, and from what (one row per hour).
 REFRESHES = Table("live", "refreshes", Grain.HOUR)
-# The hourly tables a refresh writes, and today's daily ones in the order their SQL reads them.
+# The hourly tables a refresh writes; today's daily stages in the order their SQL reads them,
+# and those of them that readers read (the others stay in the refresh's session).
 HOURLY_TABLES = (MINUTE_AGGREGATE, MINUTE_LATENCY, EVENT_OUTCOMES)
 DAILY_CHAIN = (DAILY_AGGREGATE, DAILY_LATENCY, TRANSLATED, VALIDATED, LATENCY_PERCENTILES,
                SCENARIO_DAILY, SCENARIO_PARTNER_DAILY, SCENARIO_MINUTE)
+DAILY_TABLES = (VALIDATED, SCENARIO_DAILY, SCENARIO_PARTNER_DAILY, SCENARIO_MINUTE)
+# Today's tables re-read the whole day (its exact hours too): once a minute, not every refresh.
+DAY_REFRESH_EVERY = timedelta(minutes=1)
 _PARSED_DIR = "parsed"
 _MANIFEST = "manifest.json"
 
@@ -257,9 +262,35 @@ def refresh_hour(lake: Lake, settings: Settings, horizon: timedelta, hour: datet
     return refresh
 
 
-def refresh_day(lake: Lake, day: datetime) -> None:
-    """Today's daily tables, provisional, from its exact hours and its open ones."""
+def _day_marker(lake: Lake, day: datetime) -> Path:
+    return lake.live.root / _PARSED_DIR / f"{day:%Y-%m-%d}.json"
+
+
+def _day_inputs(lake: Lake, day: datetime) -> str:
+    """Which version of every minute partition of the day, exact and provisional, there is."""
+    reads = {table: TimeWindow(day, day + DAY) for table in (MINUTE_AGGREGATE, MINUTE_LATENCY)}
+    both = repr((lake.fingerprint(reads)[1:], lake.live.fingerprint(reads)[1:]))
+    return hashlib.sha256(both.encode()).hexdigest()
+
+
+def day_is_due(lake: Lake, day: datetime, now: datetime) -> bool:
+    """Today's tables are missing, or their inputs changed and the last refresh is a minute
+    old."""
+    if not all(lake.live.partition_path(table, day).exists() for table in DAILY_TABLES):
+        return True
+    try:
+        marker = json.loads(_day_marker(lake, day).read_text())
+        refreshed = datetime.fromisoformat(marker["as_of"])
+    except (FileNotFoundError, ValueError, KeyError):
+        return True
+    return marker.get("inputs") != _day_inputs(lake, day) and now - refreshed >= DAY_REFRESH_EVERY
+
+
+def refresh_day(lake: Lake, day: datetime, as_of: datetime) -> None:
+    """Today's published tables (and the validated rows behind them), provisional, from its
+    exact hours and its open ones."""
     window = TimeWindow(day, day + DAY)
+    inputs = _day_inputs(lake, day)
     with closing(compute_connection()) as con:
         made: set[str] = set()
         for table in DAILY_CHAIN:
@@ -275,7 +306,10 @@ def refresh_day(lake: Lake, day: datetime) -> None:
             sql = load_sql(table.schema, table.name)
             con.execute(f"create temp table {table.name} as " + sql, stage_params(sql, window))
             made.add(table.name)
-            lake.live.write(table, day, con.table(table.name))
+            if table in DAILY_TABLES:
+                lake.live.write(table, day, con.table(table.name))
+    write_bytes(_day_marker(lake, day), json.dumps(
+        {"as_of": as_of.isoformat(), "inputs": inputs}).encode())
 
 
 def remove_superseded(lake: Lake, now: datetime) -> None:
@@ -284,7 +318,7 @@ def remove_superseded(lake: Lake, now: datetime) -> None:
     live = lake.live
     oldest_hour = _floor_hour(now) - HOUR * (LIVE_HOURS - 1)
     oldest = {Grain.HOUR: oldest_hour, Grain.DAY: oldest_hour.replace(hour=0)}
-    for table in (*HOURLY_TABLES, REFRESHES, *DAILY_CHAIN):
+    for table in (*HOURLY_TABLES, REFRESHES, *DAILY_TABLES):
         exact_table = MINUTE_AGGREGATE if table is REFRESHES else table
         for folder in sorted(live.table_dir(table).glob("*")):
             start = _start_of(folder.name)
@@ -292,7 +326,11 @@ def remove_superseded(lake: Lake, now: datetime) -> None:
                                       or lake.partition_path(exact_table, start).exists()):
                 shutil.rmtree(folder, ignore_errors=True)
     for folder in sorted((live.root / _PARSED_DIR).glob("*")):
-        start = _start_of(folder.name)
+        start = _start_of(folder.name.removesuffix(".json"))
+        if folder.suffix == ".json":
+            if start is not None and start < oldest[Grain.DAY]:
+                folder.unlink(missing_ok=True)
+            continue
         if start is not None and (start < oldest_hour
                                   or lake.partition_path(MINUTE_AGGREGATE, start).exists()):
             shutil.rmtree(folder, ignore_errors=True)
@@ -313,11 +351,9 @@ def refresh(lake: Lake, settings: Settings, horizon: timedelta,
     now = utc_naive(now)
     hours = open_hours(lake, now)
     refreshes = [refresh_hour(lake, settings, horizon, hour, now, hours) for hour in hours]
-    changed_days = sorted({r.hour.replace(hour=0) for r in refreshes
-                           if r.files and (r.changed or not lake.live.partition_path(
-                               SCENARIO_DAILY, r.hour.replace(hour=0)).exists())})
-    for day in changed_days:
-        refresh_day(lake, day)
+    for day in sorted({r.hour.replace(hour=0) for r in refreshes if r.files}):
+        if day_is_due(lake, day, now):
+            refresh_day(lake, day, now)
     remove_superseded(lake, now)
     return refreshes
 

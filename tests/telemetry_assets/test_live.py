@@ -224,3 +224,20 @@ def test_the_cli_prints_provisional_figures_with_their_as_of_time(platform):
     platform.run_hours("2026-11-20-10:00")
     exact = CliRunner().invoke(main, ["pulse", "--json"])
     assert json.loads(exact.output)["provisional"] is False
+
+
+def test_todays_tables_follow_the_open_hour_at_most_once_a_minute_and_catch_up(platform):
+    platform.run_reference()
+    daily = "select sum(total_requests) as requests from published.scenario_daily"
+    land(platform, HOUR, 10, "first")
+    refresh(HOUR + timedelta(minutes=10, seconds=5))
+    assert current(platform, daily) == [{"requests": 10 * PER_MINUTE}]
+    land(platform, HOUR + timedelta(minutes=10), 1, "second")
+    refresh(HOUR + timedelta(minutes=10, seconds=35))
+    # The minutes follow at once; the day's tables wait for their minute.
+    assert current(platform, "select sum(total_requests) as requests from "
+                             "aggregate.minute_aggregate") == [{"requests": 11 * PER_MINUTE}]
+    assert current(platform, daily) == [{"requests": 10 * PER_MINUTE}]
+    # No new file since, but what the day was computed from has changed: it catches up.
+    refresh(HOUR + timedelta(minutes=11, seconds=5))
+    assert current(platform, daily) == [{"requests": 11 * PER_MINUTE}]
