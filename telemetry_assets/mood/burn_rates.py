@@ -213,22 +213,11 @@ scenario_reference as (
 
 # Cumulative counts before each window bound make any window a difference of two equality
 # lookups, so a day of per-minute evaluations costs little more than one, and the cost follows
-# the minutes that have traffic rather than the length of the longest window.
+# the minutes that have traffic rather than the length of the longest window. An hour in which
+# no window bound falls (strictly after its start) counts as one point at its start: every
+# window holds all of it or none of it, so the counts are exact, and a 28-day window adds ~700
+# points per scenario rather than ~40,000.
 WINDOW_COUNTS_SQL = "with " + SCENARIO_REFERENCE_CTE + """,
-
-per_minute as (
-    select
-        s.scenario_id,
-        m.minute,
-        sum(m.total_requests) as requests,
-        sum(m.failed_requests) as failed
-    from aggregate.minute_aggregate as m
-    inner join scenario_reference as s on lower(trim(m.scenario_id)) = s.match_key
-    where
-        m.minute >= cast($first_as_of as timestamp) - to_minutes(cast($longest as bigint))
-        and m.minute < cast($last_as_of as timestamp)
-    group by s.scenario_id, m.minute
-),
 
 lookups as materialized (
     select
@@ -251,11 +240,44 @@ lookups as materialized (
     cross join (select unnest($window_minutes) as window_minutes) as w
 ),
 
+split_hours as (
+    -- The hours a window bound cuts: counted minute by minute.
+    select distinct cast(date_trunc('hour', bound) as timestamp) as hour
+    from (
+        select as_of as bound from lookups
+        union all
+        select window_start from lookups
+    )
+    where bound <> date_trunc('hour', bound)
+),
+
+per_point as (
+    -- Summed under the events' own ids first: matching ids to the reference costs a string
+    -- operation a row, so it is done once per id and point rather than once per minute row.
+    select s.scenario_id, m.minute, sum(m.requests) as requests, sum(m.failed) as failed
+    from (
+        select
+            m.scenario_id,
+            case when h.hour is null then cast(date_trunc('hour', m.minute) as timestamp)
+                else m.minute end as minute,
+            sum(m.total_requests) as requests,
+            sum(m.failed_requests) as failed
+        from aggregate.minute_aggregate as m
+        left join split_hours as h on cast(date_trunc('hour', m.minute) as timestamp) = h.hour
+        where
+            m.minute >= cast($first_as_of as timestamp) - to_minutes(cast($longest as bigint))
+            and m.minute < cast($last_as_of as timestamp)
+        group by all
+    ) as m
+    inner join scenario_reference as s on lower(trim(m.scenario_id)) = s.match_key
+    group by all
+),
+
 points as (
-    -- Every minute with traffic, and every window bound looked up below.
+    -- Every point with traffic, and every window bound looked up below.
     select scenario_id, minute, sum(requests) as requests, sum(failed) as failed
     from (
-        select scenario_id, minute, requests, failed from per_minute
+        select scenario_id, minute, requests, failed from per_point
         union all
         select scenario_id, as_of, 0, 0 from lookups
         union all

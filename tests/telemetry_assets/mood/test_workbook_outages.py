@@ -92,3 +92,31 @@ def test_no_page_while_traffic_is_below_the_minimum() -> None:
         assert "breaching" not in states.values()
         # The ticket (3 days and 6 hours, both with enough requests) still tells someone.
         assert states[360] == "degraded"
+
+
+def test_window_counts_are_exact_wherever_the_instants_fall() -> None:
+    """Hours that no window bound cuts are counted as one point each: the counts at whole and at
+    odd instants (a provisional refresh's) equal plain sums over each window's minutes."""
+    with closing(scenario_traffic(1_000, 0.02, 200, follow_minutes=600)) as con:
+        # Failures vary minute to minute, so a count off by one minute shows.
+        con.execute("update aggregate.minute_aggregate set failed_requests = "
+                    "failed_requests + extract(minute from minute) % 7")
+        policy = MoodPolicy()
+        at = INCIDENT.__add__
+        for first, last in [
+            (at(timedelta(minutes=37, seconds=25)), at(timedelta(minutes=39, seconds=5))),
+            (at(timedelta(hours=3)), at(timedelta(hours=3))),
+            (at(timedelta(minutes=61, seconds=59)), at(timedelta(minutes=61, seconds=59))),
+        ]:
+            evaluate(con, policy, first, last).fetchall()
+            judged = con.execute(
+                "select as_of, window_minutes, requests, failed from mood_window_counts"
+            ).fetchall()
+            assert judged and {as_of for as_of, *_ in judged} >= {last}
+            for as_of, window, requests, failed in judged:
+                expected = con.execute(
+                    "select coalesce(sum(total_requests), 0), coalesce(sum(failed_requests), 0) "
+                    "from aggregate.minute_aggregate where minute >= $start and minute < $end",
+                    {"start": as_of - timedelta(minutes=window), "end": as_of},
+                ).fetchall()[0]
+                assert (requests, failed) == expected, (as_of, window)
