@@ -106,10 +106,11 @@ _DIR_STEPS = {Grain.HOUR: timedelta(hours=1), Grain.DAY: timedelta(days=1)}
 _CLI_FORMATS = {Grain.HOUR: "%Y-%m-%dT%H:%M", Grain.DAY: "%Y-%m-%d"}
 
 
-def write_parquet(path: Path, relation: duckdb.DuckDBPyRelation) -> int:
+def write_parquet(path: Path, relation: duckdb.DuckDBPyRelation,
+                  row_group_size: int | None = None) -> int:
     """Replace `path` with the relation's rows, atomically; returns the row count."""
     with replacing(path) as temporary:
-        relation.to_parquet(str(temporary), compression="zstd")
+        relation.to_parquet(str(temporary), compression="zstd", row_group_size=row_group_size)
         return pq.read_metadata(temporary).num_rows
 
 

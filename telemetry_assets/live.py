@@ -33,7 +33,7 @@ from dagster import TimeWindow
 from telemetry_assets.assets.raw import classify_files
 from telemetry_assets.assets.staging import OUTCOMES_SQL
 from telemetry_assets.lake import Lake, Reading, Table, write_parquet
-from telemetry_assets.partitions import Grain
+from telemetry_assets.partitions import Grain, partition_starts
 from telemetry_assets.stage import stage_params
 from telemetry_assets.tables import (
     DAILY_AGGREGATE,
@@ -73,6 +73,8 @@ DAILY_TABLES = (VALIDATED, SCENARIO_DAILY, SCENARIO_PARTNER_DAILY, SCENARIO_MINU
 # Today's tables re-read the whole day (its exact hours too): once a minute, not every refresh.
 DAY_REFRESH_EVERY = timedelta(minutes=1)
 _PARSED_DIR = "parsed"
+_DIGEST_DIR = "id_digests"
+_DIGEST_ROW_GROUP = 4096
 _MANIFEST = "manifest.json"
 
 
@@ -189,14 +191,50 @@ def _parse_new_files(parsed: _ParsedHour, files: Sequence[Path], hour: datetime)
     return len(stale)
 
 
+def _id_digest(lake: Lake, hour: datetime) -> Path | None:
+    """The exact raw events of an hour as (hash of the id, id, time), sorted by the hash in
+    small row groups: a lookup of a few ids reads a few row groups, not every id of the hour.
+    Made once per version of the hour's raw file (and of DuckDB, whose hash it is)."""
+    raw = lake.partition_path(RAW_EVENTS, hour)
+    identity = _identity(raw)
+    if identity is None:
+        return None
+    folder = lake.live.root / _DIGEST_DIR
+    name = f"{hour:%Y-%m-%dT%H}"
+    digest = folder / f"{name}-{'-'.join(map(str, identity))}-{duckdb.__version__}.parquet"
+    if not digest.exists():
+        with closing(compute_connection()) as con:
+            write_parquet(digest, con.read_parquet(str(raw)).project(
+                "hash(event_id) as id_hash, event_id, event_time").order("id_hash"),
+                row_group_size=_DIGEST_ROW_GROUP)
+        for stale in folder.glob(f"{name}-*.parquet"):
+            if stale != digest:
+                stale.unlink(missing_ok=True)
+    return digest
+
+
 def _register_earlier_copies(con: duckdb.DuckDBPyConnection, lake: Lake, hour: datetime,
                              horizon: timedelta, live_hours: Sequence[datetime]) -> None:
-    """`earlier_raw_events` for an open hour: the exact raw events of the horizon before it,
-    and the parsed events of the earlier open hours that no exact run has read yet."""
+    """`earlier_raw_events` for an open hour: the copies, among the exact raw events of the
+    horizon before it, of the ids it holds (looked up by hash, then compared whole), and the
+    parsed events of the earlier open hours that no exact run has read yet.
+
+    The horizon holds a day of ids; reading them all at every refresh would cost more than the
+    rest of the refresh."""
     parts = []
-    if lake.register(con, RAW_EVENTS, TimeWindow(hour - horizon, hour),
-                     view_name="earlier_exact", existing_only=True):
-        parts.append("select event_id, event_time from earlier_exact")
+    digests = [digest for start in partition_starts(Grain.HOUR, TimeWindow(hour - horizon, hour))
+               if (digest := _id_digest(lake, start)) is not None]
+    if digests:
+        con.register("earlier_digests", con.read_parquet([str(path) for path in digests]))
+        hashes = [value for (value,) in con.sql(
+            "select distinct d.id_hash from earlier_digests as d "
+            "semi join (select hash(event_id) as id_hash from raw_events) as r "
+            "on d.id_hash = r.id_hash").fetchall()]
+        if hashes:
+            con.register("earlier_exact", con.table("earlier_digests").filter(
+                duckdb.ColumnExpression("id_hash").isin(
+                    *(duckdb.ConstantExpression(value) for value in hashes))))
+            parts.append("select event_id, event_time from earlier_exact")
     for index, earlier in enumerate(h for h in live_hours if hour - horizon <= h < hour):
         if _ParsedHour(lake, earlier).register(con, f"earlier_open_{index}"):
             parts.append(f"select event_id, event_time from earlier_open_{index} "
@@ -312,7 +350,7 @@ def refresh_day(lake: Lake, day: datetime, as_of: datetime) -> None:
         {"as_of": as_of.isoformat(), "inputs": inputs}).encode())
 
 
-def remove_superseded(lake: Lake, now: datetime) -> None:
+def remove_superseded(lake: Lake, now: datetime, horizon: timedelta) -> None:
     """Provisional partitions whose exact ones exist, or older than every open hour and its
     day: readers already ignore them; this keeps the folder small."""
     live = lake.live
@@ -325,6 +363,10 @@ def remove_superseded(lake: Lake, now: datetime) -> None:
             if start is not None and (start < oldest[table.grain]
                                       or lake.partition_path(exact_table, start).exists()):
                 shutil.rmtree(folder, ignore_errors=True)
+    for digest in sorted((live.root / _DIGEST_DIR).glob("*.parquet")):
+        start = _start_of(digest.name[:13])
+        if start is not None and start < oldest_hour - horizon:
+            digest.unlink(missing_ok=True)
     for folder in sorted((live.root / _PARSED_DIR).glob("*")):
         start = _start_of(folder.name.removesuffix(".json"))
         if folder.suffix == ".json":
@@ -354,7 +396,7 @@ def refresh(lake: Lake, settings: Settings, horizon: timedelta,
     for day in sorted({r.hour.replace(hour=0) for r in refreshes if r.files}):
         if day_is_due(lake, day, now):
             refresh_day(lake, day, now)
-    remove_superseded(lake, now)
+    remove_superseded(lake, now, horizon)
     return refreshes
 
 

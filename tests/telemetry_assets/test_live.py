@@ -241,3 +241,27 @@ def test_todays_tables_follow_the_open_hour_at_most_once_a_minute_and_catch_up(p
     # No new file since, but what the day was computed from has changed: it catches up.
     refresh(HOUR + timedelta(minutes=11, seconds=5))
     assert current(platform, daily) == [{"requests": 11 * PER_MINUTE}]
+
+
+def test_a_copy_of_an_event_an_exact_hour_holds_counts_once_provisionally(platform):
+    platform.run_reference()
+    earlier = HOUR - timedelta(hours=5)
+    land(platform, earlier, 60, "earlier")
+    platform.run_hours(f"{earlier:%Y-%m-%d-%H}:00")
+    copies = [event | {"time": "2026-11-20T10:00:30.000Z"}
+              for event in minute_events(earlier + timedelta(minutes=7), 1)[:4]]
+    write_landing(platform.settings.landing_dir, HOUR, "copies",
+                  [*copies, *minute_events(HOUR, 2)])
+    for tick in range(3):  # the lookups are cached between refreshes: the same each time
+        refresh(HOUR + timedelta(minutes=3, seconds=30 * tick))
+        outcomes = current(platform, "select outcome, events from staging.event_outcomes "
+                                     "where hour = '2026-11-20 10:00' order by outcome")
+        assert outcomes == [{"outcome": "duplicate", "events": 4},
+                            {"outcome": "kept", "events": 2 * PER_MINUTE}]
+    # A re-run of the earlier hour writes its file anew: it is looked up from the new one.
+    platform.run_hours(f"{earlier:%Y-%m-%d-%H}:00")
+    land(platform, HOUR + timedelta(minutes=2), 1, "more")
+    refresh(HOUR + timedelta(minutes=5))
+    assert len(list((platform.lake.live.root / "id_digests").glob("*.parquet"))) == 1
+    assert current(platform, "select sum(events) as events from staging.event_outcomes "
+                             "where outcome = 'duplicate'") == [{"events": 4}]
