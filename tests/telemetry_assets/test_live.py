@@ -5,8 +5,10 @@ checkout.quote (SLO 99.5 % in the test reference) takes 30 requests a minute; th
 arrive a few minutes at a time, as a receiver would write them, and a refresh runs after each.
 """
 
+import base64
 import json
 import os
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,11 +18,15 @@ from dagster import SensorResult, build_sensor_context
 from telemetry_assets import live
 from telemetry_assets.assets import raw
 from telemetry_assets.automation import service_mood
+from telemetry_assets.dashboard.server import create_app
 from telemetry_assets.mood.burn_rates import latest_data_time
 from telemetry_assets.resources import RESOURCES, TelemetryStore
 from telemetry_cli.main import main
 from tests.events import wire_event
-from tests.helpers import rows, write_landing
+from tests.helpers import rows, serve_asgi, write_landing
+from tests.telemetry_assets.dashboard.browser import Browser
+from tests.telemetry_assets.dashboard.test_dashboard import ARTIFACTS
+from tests.telemetry_assets.dashboard.test_pulse_stream import Stream
 
 HOUR = datetime(2026, 11, 20, 10)
 PER_MINUTE = 30
@@ -265,3 +271,57 @@ def test_a_copy_of_an_event_an_exact_hour_holds_counts_once_provisionally(platfo
     assert len(list((platform.lake.live.root / "id_digests").glob("*.parquet"))) == 1
     assert current(platform, "select sum(events) as events from staging.event_outcomes "
                              "where outcome = 'duplicate'") == [{"events": 4}]
+
+
+PAGE = """(() => {
+    const banner = document.getElementById("provisional");
+    const strip = document.getElementById("pulse");
+    const day = document.querySelector("select[name=day] option[selected]");
+    return {banner: banner && banner.textContent, day: day && day.value,
+            asOf: strip && strip.dataset.asOf,
+            pulse: strip && strip.querySelector("[data-col=as-of]").textContent};
+})()"""
+
+
+def test_the_dashboard_shows_today_provisional_and_the_stream_pushes_each_refresh(
+    platform, tmp_path,
+):
+    platform.run_reference()
+    for hour in range(8, 10):
+        land(platform, HOUR.replace(hour=hour), 60, f"history-{hour}")
+    platform.run_hours("2026-11-20-08:00", "2026-11-20-09:00")
+    land(platform, HOUR, 20, "healthy")
+    land(platform, HOUR + timedelta(minutes=20), 5, "outage", failing=True)
+    refresh(HOUR + timedelta(minutes=25, seconds=5))
+
+    browser = Browser(tmp_path / "chromium")
+    try:
+        with serve_asgi(create_app(pulse_poll_seconds=0.2)) as url:
+            stream = Stream(f"{url}/api/pulse/stream")
+            try:
+                first = stream.next_pulse()
+                assert first["provisional"] is True
+                assert first["as_of"] == "2026-11-20T10:25:05+00:00"
+                # The next refresh reaches the subscriber without its asking.
+                land(platform, HOUR + timedelta(minutes=25), 1, "more", failing=True)
+                refresh(HOUR + timedelta(minutes=26, seconds=5))
+                started = time.monotonic()
+                pushed = stream.next_pulse()
+                assert time.monotonic() - started < 120
+                assert pushed["as_of"] == "2026-11-20T10:26:05+00:00"
+            finally:
+                stream.close()
+
+            browser.open(f"{url}/")
+            shown = browser.wait_for(f"(p => p.asOf && p)({PAGE})")
+            # The latest day with figures is the default one, and it says it is provisional.
+            assert shown["day"] == "2026-11-20"
+            assert shown["banner"].startswith("Provisional: 2026-11-20 has hours no exact run "
+                                              "has read yet (from 10:00 UTC)")
+            assert "as of 2026-11-20 10:26:05 UTC" in shown["banner"]
+            assert shown["pulse"].endswith("(provisional)")
+            ARTIFACTS.mkdir(exist_ok=True)
+            shot = browser.call("Page.captureScreenshot", format="png")
+            (ARTIFACTS / "dashboard-live.png").write_bytes(base64.b64decode(shot["data"]))
+    finally:
+        browser.close()
