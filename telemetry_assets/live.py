@@ -19,10 +19,10 @@ import hashlib
 import json
 import shutil
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -53,7 +53,7 @@ from telemetry_assets.tables import (
 from telemetry_core.durable import write_bytes
 from telemetry_core.landing import landing_files
 from telemetry_core.settings import FIRST_PARTITION, Settings
-from telemetry_core.sql import compute_connection, load_sql, utc_naive
+from telemetry_core.sql import BACKGROUND_THREADS, compute_connection, load_sql, utc_naive
 
 T = TypeVar("T")
 
@@ -70,8 +70,10 @@ HOURLY_TABLES = (MINUTE_AGGREGATE, MINUTE_LATENCY, EVENT_OUTCOMES)
 DAILY_CHAIN = (DAILY_AGGREGATE, DAILY_LATENCY, TRANSLATED, VALIDATED, LATENCY_PERCENTILES,
                SCENARIO_DAILY, SCENARIO_PARTNER_DAILY, SCENARIO_MINUTE)
 DAILY_TABLES = (VALIDATED, SCENARIO_DAILY, SCENARIO_PARTNER_DAILY, SCENARIO_MINUTE)
-# Today's tables re-read the whole day (its exact hours too): once a minute, not every refresh.
-DAY_REFRESH_EVERY = timedelta(minutes=1)
+# Today's tables re-read the whole day (its exact hours too): in the background they follow
+# the open hours at most this often; a reader that shows them brings them up to date first
+# (`bring_days_up_to_date`), so that cost is paid when someone looks.
+BACKGROUND_DAY_REFRESH = timedelta(minutes=5)
 _PARSED_DIR = "parsed"
 _DIGEST_DIR = "id_digests"
 _DIGEST_ROW_GROUP = 4096
@@ -178,7 +180,7 @@ def _parse_new_files(parsed: _ParsedHour, files: Sequence[Path], hour: datetime)
         del parsed.files[name]
     if stale:
         chunk = uuid.uuid4().hex
-        with closing(compute_connection()) as con:
+        with closing(compute_connection(BACKGROUND_THREADS)) as con:
             classify_files(con, stale, TimeWindow(hour, hour + HOUR))
             write_parquet(parsed.chunk_path(chunk), con.sql(
                 "select * from classified union all by name "
@@ -203,7 +205,7 @@ def _id_digest(lake: Lake, hour: datetime) -> Path | None:
     name = f"{hour:%Y-%m-%dT%H}"
     digest = folder / f"{name}-{'-'.join(map(str, identity))}-{duckdb.__version__}.parquet"
     if not digest.exists():
-        with closing(compute_connection()) as con:
+        with closing(compute_connection(BACKGROUND_THREADS)) as con:
             write_parquet(digest, con.read_parquet(str(raw)).project(
                 "hash(event_id) as id_hash, event_id, event_time").order("id_hash"),
                 row_group_size=_DIGEST_ROW_GROUP)
@@ -258,7 +260,7 @@ def refresh_hour(lake: Lake, settings: Settings, horizon: timedelta, hour: datet
         for table in (*HOURLY_TABLES, REFRESHES):
             shutil.rmtree(live.partition_path(table, hour).parent, ignore_errors=True)
         return HourRefresh(hour, as_of, 0, files_parsed, 0, 0, 0, 0)
-    with closing(compute_connection()) as con:
+    with closing(compute_connection(BACKGROUND_THREADS)) as con:
         if files_parsed or not live.partition_path(REFRESHES, hour).exists():
             parsed.register(con, "hour_lines")
             con.execute("create temp view raw_events as select * exclude "
@@ -311,9 +313,10 @@ def _day_inputs(lake: Lake, day: datetime) -> str:
     return hashlib.sha256(both.encode()).hexdigest()
 
 
-def day_is_due(lake: Lake, day: datetime, now: datetime) -> bool:
-    """Today's tables are missing, or their inputs changed and the last refresh is a minute
-    old."""
+def day_is_due(lake: Lake, day: datetime, now: datetime | None = None,
+               every: timedelta = timedelta(0)) -> bool:
+    """Today's tables are missing, or their inputs changed since they were made, `every` ago or
+    more (by `now`)."""
     if not all(lake.live.partition_path(table, day).exists() for table in DAILY_TABLES):
         return True
     try:
@@ -321,7 +324,8 @@ def day_is_due(lake: Lake, day: datetime, now: datetime) -> bool:
         refreshed = datetime.fromisoformat(marker["as_of"])
     except (FileNotFoundError, ValueError, KeyError):
         return True
-    return marker.get("inputs") != _day_inputs(lake, day) and now - refreshed >= DAY_REFRESH_EVERY
+    return (marker.get("inputs") != _day_inputs(lake, day)
+            and (now is None or now - refreshed >= every))
 
 
 def refresh_day(lake: Lake, day: datetime, as_of: datetime) -> None:
@@ -329,7 +333,7 @@ def refresh_day(lake: Lake, day: datetime, as_of: datetime) -> None:
     exact hours and its open ones."""
     window = TimeWindow(day, day + DAY)
     inputs = _day_inputs(lake, day)
-    with closing(compute_connection()) as con:
+    with closing(compute_connection(BACKGROUND_THREADS)) as con:
         made: set[str] = set()
         for table in DAILY_CHAIN:
             for source in table.inputs:
@@ -394,7 +398,7 @@ def refresh(lake: Lake, settings: Settings, horizon: timedelta,
     hours = open_hours(lake, now)
     refreshes = [refresh_hour(lake, settings, horizon, hour, now, hours) for hour in hours]
     for day in sorted({r.hour.replace(hour=0) for r in refreshes if r.files}):
-        if day_is_due(lake, day, now):
+        if day_is_due(lake, day, now, BACKGROUND_DAY_REFRESH):
             refresh_day(lake, day, now)
     remove_superseded(lake, now, horizon)
     return refreshes
@@ -419,9 +423,44 @@ def register_refreshes(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
         )
 
 
-def read_current(lake: Lake, query: Callable[[duckdb.DuckDBPyConnection], T]) -> Reading[T]:
+def provisional_hours(lake: Lake) -> dict[datetime, datetime]:
+    """Each hour still provisional (refreshed, no exact minute aggregate yet) with the time its
+    figures are as of."""
+    hours = {}
+    for path in sorted(lake.live.table_dir(REFRESHES).glob("*/data.parquet")):
+        start = _start_of(path.parent.name)
+        if start is None or lake.partition_path(MINUTE_AGGREGATE, start).exists():
+            continue
+        try:
+            with closing(compute_connection(BACKGROUND_THREADS)) as con:
+                ((as_of,),) = con.read_parquet(str(path)).project("as_of").fetchall()
+        except (duckdb.Error, ValueError):
+            continue  # being replaced, or torn: the next refresh writes it anew
+        hours[start] = as_of
+    return hours
+
+
+def bring_days_up_to_date(lake: Lake, days: Iterable[date]) -> None:
+    """Before a reader shows these days: those of them with provisional hours get today's
+    tables remade from what their minutes are now, if those changed. A lake this process may
+    not write to is read as it is."""
+    provisional = provisional_hours(lake)
+    for day in sorted(set(days)):
+        start = datetime.combine(day, datetime.min.time())
+        as_of = max((at for hour, at in provisional.items() if hour.date() == day), default=None)
+        if as_of is not None and day_is_due(lake, start):
+            try:
+                refresh_day(lake, start, as_of)
+            except OSError:
+                return
+
+
+def read_current(lake: Lake, query: Callable[[duckdb.DuckDBPyConnection], T],
+                 days: Iterable[date] = ()) -> Reading[T]:
     """`query` over the lake as it stands now: the exact partitions, and the provisional ones in
-    place of those not written yet; `live.refreshes` says which hours are provisional."""
+    place of those not written yet; `live.refreshes` says which hours are provisional. The
+    provisional tables of `days`, the days the query shows, are brought up to date first."""
+    bring_days_up_to_date(lake, days)
 
     def with_refreshes(con: duckdb.DuckDBPyConnection) -> T:
         register_refreshes(con, lake)

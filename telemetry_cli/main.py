@@ -234,7 +234,7 @@ def print_availability(day: date) -> None:
         ).fetchall(), days, as_of
 
     try:
-        reading = read_current(lake, day_rows)
+        reading = read_current(lake, day_rows, days=[day])
     except FileNotFoundError as error:
         raise click.ClickException(str(error)) from error
     except duckdb.Error as error:

@@ -42,26 +42,31 @@ def window_params(window: "TimeWindow") -> dict[str, datetime]:
     return {"window_start": utc_naive(window.start), "window_end": utc_naive(window.end)}
 
 
-_engine: tuple[int, duckdb.DuckDBPyConnection] | None = None
+_engines: dict[int | None, tuple[int, duckdb.DuckDBPyConnection]] = {}
 _engine_lock = threading.Lock()
+# Work that runs beside everything else (the live refresh in a sensor) gets one thread: it is
+# small, a quarter of its CPU went to coordinating two threads, and runs keep the cores.
+BACKGROUND_THREADS = 1
 
 
-def compute_connection() -> duckdb.DuckDBPyConnection:
-    """A private session of the process's in-memory engine: stages never hold a lock on the
-    shared warehouse file.
+def compute_connection(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A private session of the process's in-memory engine (of one that uses `threads`
+    threads, when given): stages never hold a lock on the shared warehouse file.
 
     Opening an in-memory database costs ~30 ms, more than the SQL of a quiet hour, and a range
     run opens several per partition; a session (cursor) of one already open costs ~0.5 ms.
     Sessions share nothing a stage names: registered objects, temporary tables and temporary
     views are private to the session and go with it. Persistent objects are not: create none.
     """
-    global _engine
     with _engine_lock:
+        engine = _engines.get(threads)
         # A forked child must not share its parent's engine.
-        if _engine is None or _engine[0] != os.getpid():
-            engine = duckdb.connect(":memory:")
-            engine.execute("set TimeZone = 'UTC'")
-            _engine = (os.getpid(), engine)
-        con = _engine[1].cursor()
+        if engine is None or engine[0] != os.getpid():
+            connection = duckdb.connect(":memory:")
+            connection.execute("set TimeZone = 'UTC'")
+            if threads is not None:
+                connection.execute(f"set threads = {int(threads)}")
+            engine = _engines[threads] = (os.getpid(), connection)
+        con = engine[1].cursor()
     con.execute("set TimeZone = 'UTC'")
     return con

@@ -9,14 +9,15 @@ rendered from, and rendered again when either is read again.
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from datetime import date
 from typing import Generic, TypeVar
 
 import duckdb
 from dagster import TimeWindow
 
 from telemetry_assets.lake import Lake, Reading, Table
-from telemetry_assets.live import REFRESHES, read_current
+from telemetry_assets.live import REFRESHES, bring_days_up_to_date, read_current
 
 T = TypeVar("T")
 
@@ -60,9 +61,11 @@ class KeptFigures(Kept[Reading]):
         self.lake = lake
 
     def read(self, key: Hashable, reads: Mapping[Table, TimeWindow | None],
-             query: Callable[[duckdb.DuckDBPyConnection], T]) -> Reading[T]:
-        """`query`'s reading, provisional figures included (telemetry_assets/live.py); `reads`
-        must name every partition the query reads."""
+             query: Callable[[duckdb.DuckDBPyConnection], T],
+             days: Iterable[date] = ()) -> Reading[T]:
+        """`query`'s reading, provisional figures included (telemetry_assets/live.py), those of
+        `days` brought up to date first; `reads` must name every partition the query reads."""
+        bring_days_up_to_date(self.lake, days)
         # Every refresh of the open hours rewrites their refresh rows: a new version.
         version = (self.lake.fingerprint(reads),
                    self.lake.live.fingerprint({**reads, REFRESHES: None}))

@@ -68,7 +68,8 @@ def create_app(store: TelemetryStore | None = None, policy: MoodPolicy | None = 
             note_damage(missing, live.damage)
             raise
         day = kept.read(("day", chosen), day_reads(chosen, policy),
-                        lambda con: gather_day(con, chosen, policy))
+                        lambda con: gather_day(con, chosen, policy),
+                        days=[chosen.day])
         # Rendering the charts costs more than reading kept figures: a page is kept too.
         return pages.get(chosen, (live, day), lambda: render(
             compose(live.value, day.value, policy, live.damage + day.damage),
