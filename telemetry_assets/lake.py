@@ -70,7 +70,7 @@ def note_damage(error: Exception, damage: tuple[str, ...]) -> None:
         error.add_note(f"left out a damaged file: {described}")
 
 
-def _identity(path: Path) -> tuple[int, int, int] | None:
+def file_identity(path: Path) -> tuple[int, int, int] | None:
     """Which version of a file is there: a rewrite renames a new inode over it."""
     try:
         stat = path.stat()
@@ -114,6 +114,17 @@ def write_parquet(path: Path, relation: duckdb.DuckDBPyRelation,
         return pq.read_metadata(temporary).num_rows
 
 
+def partition_start(dir_name: str, grain: Grain | None = None) -> datetime | None:
+    """The start of the partition a directory holds (of `grain`, or of either), if it is one."""
+    for each, dir_format in _DIR_FORMATS.items():
+        if grain in (None, each):
+            try:
+                return datetime.strptime(dir_name, dir_format)
+            except ValueError:
+                continue
+    return None
+
+
 def _view_sql(qualified_name: str, files: str) -> str:
     """A view over partition files (a glob or a list, as SQL). The files hold every column;
     never let a reader derive columns from directory names."""
@@ -153,10 +164,9 @@ class Lake:
 
     def repair_hint(self, path: Path) -> str:
         """What to run so the damaged partition file is written anew."""
-        for grain, dir_format in _DIR_FORMATS.items():
-            try:
-                start = datetime.strptime(path.parent.name, dir_format)
-            except ValueError:
+        for grain in _DIR_FORMATS:
+            start = partition_start(path.parent.name, grain)
+            if start is None:
                 continue
             end = start + _DIR_STEPS[grain]
             shown = _CLI_FORMATS[grain]
@@ -237,11 +247,11 @@ class Lake:
         partition): a rewrite, a new file or a removed one changes it, and so does a change to
         the warehouse's views. Taken before a read, it tells a reader whether figures it kept
         are still those the lake holds."""
-        seen: list[tuple] = [("warehouse", _identity(self.warehouse_path))]
+        seen: list[tuple] = [("warehouse", file_identity(self.warehouse_path))]
         for table, window in reads.items():
             if table.grain is Grain.SNAPSHOT:
                 path = self.partition_path(table)
-                seen.append((table.qualified_name, _identity(path)))
+                seen.append((table.qualified_name, file_identity(path)))
                 continue
             # Directory names sort as their times do: the window is a range of names.
             first = last = None
@@ -254,7 +264,7 @@ class Lake:
             except FileNotFoundError:
                 entries = []
             seen.append((table.qualified_name, tuple(
-                (name, _identity(self.table_dir(table) / name / "data.parquet"))
+                (name, file_identity(self.table_dir(table) / name / "data.parquet"))
                 for name in entries)))
         return tuple(seen)
 
@@ -317,7 +327,7 @@ class Lake:
                 if damaged is None and isinstance(error, duckdb.ProgrammingError):
                     raise  # a wrong query or a missing view: asking again changes nothing
                 if damaged is not None and damaged not in left_out:
-                    identity = _identity(damaged)
+                    identity = file_identity(damaged)
                     if failed_as.get(damaged, ()) == identity:
                         left_out[damaged] = self.describe_damage(error) or str(damaged)
                         continue

@@ -32,7 +32,14 @@ from dagster import TimeWindow
 
 from telemetry_assets.assets.raw import classify_files
 from telemetry_assets.assets.staging import OUTCOMES_SQL
-from telemetry_assets.lake import Lake, Reading, Table, write_parquet
+from telemetry_assets.lake import (
+    Lake,
+    Reading,
+    Table,
+    file_identity,
+    partition_start,
+    write_parquet,
+)
 from telemetry_assets.partitions import Grain, partition_starts
 from telemetry_assets.stage import stage_params
 from telemetry_assets.tables import (
@@ -104,11 +111,9 @@ class HourRefresh:
 
 
 def _identity(path: Path) -> list[int] | None:
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return [stat.st_ino, stat.st_mtime_ns, stat.st_size]
+    """The file's identity as the manifest keeps it (JSON has no tuples)."""
+    identity = file_identity(path)
+    return None if identity is None else list(identity)
 
 
 def _floor_hour(moment: datetime) -> datetime:
@@ -363,16 +368,16 @@ def remove_superseded(lake: Lake, now: datetime, horizon: timedelta) -> None:
     for table in (*HOURLY_TABLES, REFRESHES, *DAILY_TABLES):
         exact_table = MINUTE_AGGREGATE if table is REFRESHES else table
         for folder in sorted(live.table_dir(table).glob("*")):
-            start = _start_of(folder.name)
+            start = partition_start(folder.name)
             if start is not None and (start < oldest[table.grain]
                                       or lake.partition_path(exact_table, start).exists()):
                 shutil.rmtree(folder, ignore_errors=True)
     for digest in sorted((live.root / _DIGEST_DIR).glob("*.parquet")):
-        start = _start_of(digest.name[:13])
+        start = partition_start(digest.name[:13])
         if start is not None and start < oldest_hour - horizon:
             digest.unlink(missing_ok=True)
     for folder in sorted((live.root / _PARSED_DIR).glob("*")):
-        start = _start_of(folder.name.removesuffix(".json"))
+        start = partition_start(folder.name.removesuffix(".json"))
         if folder.suffix == ".json":
             if start is not None and start < oldest[Grain.DAY]:
                 folder.unlink(missing_ok=True)
@@ -380,15 +385,6 @@ def remove_superseded(lake: Lake, now: datetime, horizon: timedelta) -> None:
         if start is not None and (start < oldest_hour
                                   or lake.partition_path(MINUTE_AGGREGATE, start).exists()):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _start_of(name: str) -> datetime | None:
-    for pattern in ("%Y-%m-%dT%H", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(name, pattern)
-        except ValueError:
-            continue
-    return None
 
 
 def refresh(lake: Lake, settings: Settings, horizon: timedelta,
@@ -409,7 +405,7 @@ def register_refreshes(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
     yet), with the time its figures are as of."""
     live = lake.live
     paths = [str(path) for path in sorted(live.table_dir(REFRESHES).glob("*/data.parquet"))
-             if (start := _start_of(path.parent.name)) is not None
+             if (start := partition_start(path.parent.name)) is not None
              and not lake.partition_path(MINUTE_AGGREGATE, start).exists()]
     con.execute("create schema if not exists live")
     if paths:
@@ -428,7 +424,7 @@ def provisional_hours(lake: Lake) -> dict[datetime, datetime]:
     figures are as of."""
     hours = {}
     for path in sorted(lake.live.table_dir(REFRESHES).glob("*/data.parquet")):
-        start = _start_of(path.parent.name)
+        start = partition_start(path.parent.name)
         if start is None or lake.partition_path(MINUTE_AGGREGATE, start).exists():
             continue
         try:
