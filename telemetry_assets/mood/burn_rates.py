@@ -144,6 +144,8 @@ class ScenarioMood:
     firing: tuple[str, ...]
     windows: dict[str, WindowFigures]
     budget_minutes: int
+    # Judged on hours no exact run has read yet (SPEC §8).
+    provisional: bool = False
 
     @property
     def budget(self) -> WindowFigures:
@@ -174,6 +176,10 @@ class MoodReport:
     @property
     def overall(self) -> str:
         return max((s.state for s in self.scenarios), key=STATES.index, default="healthy")
+
+    @property
+    def provisional(self) -> bool:
+        return any(s.provisional for s in self.scenarios)
 
     def counts(self) -> dict[str, int]:
         return {state: sum(s.state == state for s in self.scenarios) for state in STATES}
@@ -450,11 +456,12 @@ def provisional_since(con: duckdb.DuckDBPyConnection) -> datetime | None:
 def current_mood(
     con: duckdb.DuckDBPyConnection, policy: MoodPolicy, as_of: datetime | None = None
 ) -> MoodReport | None:
-    """Every scenario's mood at `as_of` (default: the end of the latest hour with data)."""
+    """Every scenario's mood at `as_of` (default: the latest data)."""
     as_of = as_of or latest_data_time(con)
     if as_of is None:
         return None
     as_of = utc_naive(as_of)
+    since = provisional_since(con)
     states = {
         row[0]: row[1:]
         for row in evaluate(con, policy, as_of).project("scenario_id, state, firing").fetchall()
@@ -482,6 +489,7 @@ def current_mood(
                 firing=tuple(firing.split("|")) if firing else (),
                 windows=figures[scenario],
                 budget_minutes=policy.budget_minutes,
+                provisional=since is not None and as_of > since,
             )
             for scenario, (state, firing) in sorted(states.items())
         ],
@@ -571,7 +579,8 @@ def describe(mood: ScenarioMood, rules: Sequence[BurnRule],
     budget_text = (f"{budget:.1f}% of its {format_duration(mood.budget_minutes)} error budget "
                    "left" if budget is not None and math.isfinite(budget) else
                    "no error budget figure")
-    when = f"as of {mood.as_of:%Y-%m-%d %H:%M} UTC"
+    when = f"as of {mood.as_of:%Y-%m-%d %H:%M} UTC" + (" (provisional)" if mood.provisional
+                                                       else "")
     if mood.state == "healthy":
         return f"{label} is healthy again: no burn-rate rule fires; {budget_text}, {when}."
     parts = []

@@ -66,6 +66,7 @@ def payload(mood: ScenarioMood, previous: str, report: MoodReport, notification_
         previous_state=previous,
         state=mood.state,
         as_of=mood.as_of.replace(tzinfo=UTC).isoformat(),
+        provisional=mood.provisional,
         slo_target_pct=mood.slo_target_pct,
         firing=list(mood.firing),
         burn_rates={w.name: _finite(w.burn_rate) for w in windows},

@@ -20,6 +20,7 @@ from telemetry_assets.assets import raw
 from telemetry_assets.automation import service_mood
 from telemetry_assets.dashboard.server import create_app
 from telemetry_assets.mood.burn_rates import latest_data_time
+from telemetry_assets.mood.outbox import read_notifications
 from telemetry_assets.resources import RESOURCES, TelemetryStore
 from telemetry_cli.main import main
 from tests.events import wire_event
@@ -196,6 +197,9 @@ def test_the_mood_pages_during_the_open_hour_and_reports_it_materialized(platfor
     # 5 minutes): the page fires then, before the hour is over.
     said = result.skip_reason.skip_message
     assert "checkout.quote degraded -> breaching at 10:17" in said
+    (page,) = [row for row in read_notifications(platform.lake) if row["state"] == "breaching"]
+    assert page["text"].endswith("as of 2026-11-20 10:17 UTC (provisional).")
+    assert json.loads(page["payload"])["details"]["provisional"] is True
     assert "-> degraded" not in said and "-> healthy" not in said
     assert json.loads(cursor)["as_of"] == "2026-11-20T10:18:01"
 
@@ -327,6 +331,8 @@ def test_the_dashboard_shows_today_provisional_and_the_stream_pushes_each_refres
                                               "has read yet (from 10:00 UTC)")
             assert "as of 2026-11-20 10:26:05 UTC" in shown["banner"]
             assert shown["pulse"].endswith("(provisional)")
+            assert browser.evaluate("document.getElementById('mood-summary').textContent"
+                                    ).startswith("Mood as of 2026-11-20 10:26 UTC (provisional):")
             ARTIFACTS.mkdir(exist_ok=True)
             shot = browser.call("Page.captureScreenshot", format="png")
             (ARTIFACTS / "dashboard-live.png").write_bytes(base64.b64decode(shot["data"]))
