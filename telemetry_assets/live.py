@@ -30,8 +30,6 @@ import duckdb
 import pyarrow as pa
 from dagster import TimeWindow
 
-from telemetry_assets.assets.raw import classify_files
-from telemetry_assets.assets.staging import OUTCOMES_SQL
 from telemetry_assets.lake import (
     Lake,
     Reading,
@@ -41,7 +39,7 @@ from telemetry_assets.lake import (
     write_parquet,
 )
 from telemetry_assets.partitions import Grain, partition_starts
-from telemetry_assets.stage import stage_params
+from telemetry_assets.stage import OUTCOMES_SQL, stage_params
 from telemetry_assets.tables import (
     DAILY_AGGREGATE,
     DAILY_LATENCY,
@@ -58,7 +56,7 @@ from telemetry_assets.tables import (
     VALIDATED,
 )
 from telemetry_core.durable import write_bytes
-from telemetry_core.landing import landing_files
+from telemetry_core.landing import classify_files, landing_files
 from telemetry_core.settings import FIRST_PARTITION, Settings
 from telemetry_core.sql import BACKGROUND_THREADS, compute_connection, load_sql, utc_naive
 

@@ -45,6 +45,14 @@ ZERO_LATENCY_BUCKET = -1_000_000
 
 T = TypeVar("T")
 
+# staging.event_outcomes of an hour, from the filtered stage's verdicts (its SQL's rows as the
+# temp table `classified`): written beside filtered_events by the hourly run and the live path.
+OUTCOMES_SQL = """
+select cast($hour as timestamp) as hour, coalesce(exclusion_reason, 'kept') as outcome,
+    count(*) as events
+from classified group by all
+"""
+
 progress_log = logging.getLogger("telemetry_assets.progress")
 
 # Transient failures (a file replaced or a disk hiccup mid-read, a warehouse lock held too long)

@@ -15,13 +15,17 @@ from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
 from telemetry_core.settings import FIRST_PARTITION
-from telemetry_core.sql import compute_connection, load_sql
+from telemetry_core.sql import compute_connection, load_sql, window_params
+
+if TYPE_CHECKING:
+    from dagster import TimeWindow
 
 # A line keeps its newline, if it has one (the raw stage strips it).
 LINE_SCHEMA = pa.schema(
@@ -230,6 +234,24 @@ def arrival_times(paths: Sequence[Path]) -> pa.Table:
         times.append(modified // 1000)
     return pa.table({"file": pa.array(names, pa.string()),
                      "arrived_at": pa.array(times, pa.timestamp("us"))}, schema=ARRIVAL_SCHEMA)
+
+
+DEFECT_SCHEMA = pa.schema([("file", pa.string()), ("line_number", pa.int64()),
+                           ("reason", pa.string()), ("raw_line", pa.string())])
+
+
+def classify_files(con: duckdb.DuckDBPyConnection, files: Sequence[Path],
+                   window: "TimeWindow") -> list[StreamDefect]:
+    """The raw stage's verdict on every line of `files` for `window` (its landing hour), as
+    the temp table `classified` on `con`, and the parts of files no line could be read from, as
+    the view `stream_defects` (file, line_number, reason, raw_line); those are also returned."""
+    lines, defects = read_lines(files)
+    register_landing(con, lines, arrival_times(files))
+    con.register("stream_defects", pa.Table.from_pylist(
+        [vars(defect) for defect in defects], schema=DEFECT_SCHEMA))
+    con.execute("create temp table classified as " + load_sql("raw", "raw_events"),
+                window_params(window))
+    return defects
 
 
 def register_landing(

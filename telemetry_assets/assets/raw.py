@@ -4,12 +4,8 @@ The `raw` group and its side output in the `quarantine` group: one parse decides
 """
 
 from collections import Counter
-from collections.abc import Sequence
 from contextlib import closing
-from pathlib import Path
 
-import duckdb
-import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
     AssetSpec,
@@ -22,39 +18,10 @@ from dagster import (
 from telemetry_assets import markdown
 from telemetry_assets.partitions import Grain
 from telemetry_assets.resources import TelemetryStore
-from telemetry_assets.stage import map_partitions, stage_params, stage_policies
+from telemetry_assets.stage import map_partitions, stage_policies
 from telemetry_assets.tables import RAW_EVENTS, REJECTED_EVENTS
-from telemetry_core.landing import (
-    StreamDefect,
-    arrival_times,
-    landing_files,
-    read_lines,
-    register_landing,
-)
-from telemetry_core.sql import compute_connection, load_sql
-
-_DEFECT_SCHEMA = pa.schema(
-    [
-        ("file", pa.string()),
-        ("line_number", pa.int64()),
-        ("reason", pa.string()),
-        ("raw_line", pa.string()),
-    ]
-)
-
-
-def classify_files(con: duckdb.DuckDBPyConnection, files: Sequence[Path], window: TimeWindow,
-                   sql: str | None = None) -> list[StreamDefect]:
-    """The raw stage's verdict on every line of `files` for `window`, as the temp table
-    `classified` on `con`, and the parts of files no line could be read from, as the view
-    `stream_defects` (file, line_number, reason, raw_line); those are also returned."""
-    sql = sql or load_sql(RAW_EVENTS.schema, RAW_EVENTS.name)
-    lines, defects = read_lines(files)
-    register_landing(con, lines, arrival_times(files))
-    con.register("stream_defects", pa.Table.from_pylist(
-        [vars(defect) for defect in defects], schema=_DEFECT_SCHEMA))
-    con.execute("create temp table classified as " + sql, stage_params(sql, window))
-    return defects
+from telemetry_core.landing import classify_files, landing_files
+from telemetry_core.sql import compute_connection
 
 
 def reason_table(counts: Counter) -> MetadataValue:
@@ -84,12 +51,11 @@ def landing_events(context: AssetExecutionContext, store: TelemetryStore):
     """Read the hour's landing files with line numbers and split valid events from bad lines."""
     settings = store.settings
     lake = store.lake
-    sql = load_sql(RAW_EVENTS.schema, RAW_EVENTS.name)
 
     def split(key: str, window: TimeWindow) -> tuple[int, tuple[int, int, int, Counter]]:
         files = landing_files(settings.landing_dir, window.start)
         with closing(compute_connection()) as con:
-            defects = classify_files(con, files, window, sql)
+            defects = classify_files(con, files, window)
             events_in_hour = lake.write(
                 RAW_EVENTS,
                 window.start,

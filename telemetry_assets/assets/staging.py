@@ -12,17 +12,18 @@ from telemetry_assets.jobs import LATER_HOURS_TO_RERUN
 from telemetry_assets.lake import Lake
 from telemetry_assets.partitions import Grain, key_of, windows_of
 from telemetry_assets.resources import TelemetryStore
-from telemetry_assets.stage import map_partitions, register_inputs, stage_asset, stage_params
+from telemetry_assets.stage import (
+    OUTCOMES_SQL,
+    map_partitions,
+    register_inputs,
+    stage_asset,
+    stage_params,
+)
 from telemetry_assets.tables import EVENT_OUTCOMES, FILTERED_EVENTS, RAW_EVENTS
 from telemetry_core.sql import compute_connection, load_sql, utc_naive
 
 EXCLUSION_REASONS = ("duplicate", "wrong_type", "non_prod", "test_traffic", "unattributed")
-# event_outcomes of an hour, from the filtered stage's verdicts (the temp table `classified`).
-OUTCOMES_SQL = """
-select cast($hour as timestamp) as hour, coalesce(exclusion_reason, 'kept') as outcome,
-    count(*) as events
-from classified group by all
-"""
+
 
 
 def register_earlier_copies(

@@ -16,13 +16,13 @@ from click.testing import CliRunner
 from dagster import SensorResult, build_sensor_context
 
 from telemetry_assets import live
-from telemetry_assets.assets import raw
 from telemetry_assets.automation import service_mood
 from telemetry_assets.dashboard.server import create_app
 from telemetry_assets.mood.burn_rates import latest_data_time
 from telemetry_assets.mood.outbox import read_notifications
 from telemetry_assets.resources import RESOURCES, TelemetryStore
 from telemetry_cli.main import main
+from telemetry_core import landing
 from tests.events import wire_event
 from tests.helpers import rows, serve_asgi, write_landing
 from tests.telemetry_assets.dashboard.browser import Browser
@@ -63,13 +63,13 @@ def current(platform, sql: str) -> list[dict]:  # type: ignore[no-untyped-def]
 def parsed_files(monkeypatch) -> list[str]:
     """Every landing file the raw stage reads, in order, whoever reads it."""
     read: list[str] = []
-    original = raw.read_lines
+    original = landing.read_lines
 
     def recording(paths):  # type: ignore[no-untyped-def]
         read.extend(str(path) for path in paths)
         return original(paths)
 
-    monkeypatch.setattr(raw, "read_lines", recording)
+    monkeypatch.setattr(landing, "read_lines", recording)
     return read
 
 
