@@ -73,7 +73,13 @@ def service_mood_sensor(context: SensorEvaluationContext, store: TelemetryStore,
     urls = mood.webhook_urls
     retried, retry_failures = retry_failed(lake)
     cursor = json.loads(context.cursor) if context.cursor else {}
-    refreshes = live.refresh(lake, store.settings, store.dedupe_horizon, utc_now())
+    try:
+        refreshes = live.refresh(lake, store.settings, store.dedupe_horizon, utc_now())
+    except (duckdb.Error, OSError) as error:
+        # A refresh that cannot be made must not stop the mood from being judged on what is
+        # there; the next tick tries again from the last whole refresh.
+        context.log.warning(f"the open hours could not be refreshed: {error}")
+        refreshes = []
     reported = [
         AssetMaterialization(
             asset_key=OPEN_HOUR, partition=refresh.partition_key,

@@ -338,3 +338,21 @@ def test_the_dashboard_shows_today_provisional_and_the_stream_pushes_each_refres
             (ARTIFACTS / "dashboard-live.png").write_bytes(base64.b64decode(shot["data"]))
     finally:
         browser.close()
+
+
+def test_a_refresh_that_cannot_be_written_leaves_the_mood_judged_on_the_exact_hours(
+    platform, monkeypatch, capsys,
+):
+    platform.run_reference()
+    land(platform, HOUR - timedelta(hours=1), 60, "exact")
+    platform.run_hours("2026-11-20-09:00")
+    land(platform, HOUR, 5, "open")
+    # A file where the provisional lake's folder would be: nothing under it can be written.
+    platform.lake.live.root.parent.mkdir(parents=True, exist_ok=True)
+    platform.lake.live.root.write_text("not a folder")
+    monkeypatch.setattr(service_mood, "utc_now", lambda: datetime(2026, 11, 20, 10, 5, 30,
+                                                                   tzinfo=UTC))
+    with build_sensor_context(instance=platform.instance, resources=RESOURCES) as context:
+        result = service_mood.service_mood_sensor(context)
+    assert "mood as of 2026-11-20 10:00 UTC" in result.skip_message
+    assert "the open hours could not be refreshed" in capsys.readouterr().err
