@@ -81,6 +81,8 @@ DAILY_TABLES = (VALIDATED, SCENARIO_DAILY, SCENARIO_PARTNER_DAILY, SCENARIO_MINU
 BACKGROUND_DAY_REFRESH = timedelta(minutes=5)
 _PARSED_DIR = "parsed"
 _DIGEST_DIR = "id_digests"
+# When each day's provisional tables were made, and from which version of its minutes.
+_DAYS_DIR = "days"
 _DIGEST_ROW_GROUP = 4096
 _MANIFEST = "manifest.json"
 
@@ -285,14 +287,16 @@ def refresh_hour(lake: Lake, settings: Settings, horizon: timedelta, hour: datet
                 "select count(case when reject_reason is null then 1 end), "
                 "count(reject_reason) from hour_lines"
             ).fetchall()[0]
+            live.register(con, MINUTE_AGGREGATE, window)
+            requests, failed = con.sql(
+                "select cast(coalesce(sum(total_requests), 0) as bigint), "
+                "cast(coalesce(sum(failed_requests), 0) as bigint) from minute_aggregate"
+            ).fetchall()[0]
         else:
+            # Nothing new: the same figures, as of this listing.
             previous = con.read_parquet(str(live.partition_path(REFRESHES, hour)))
-            events, rejected = previous.project("events, rejected").fetchall()[0]
-        live.register(con, MINUTE_AGGREGATE, window)
-        requests, failed = con.sql(
-            "select cast(coalesce(sum(total_requests), 0) as bigint), "
-            "cast(coalesce(sum(failed_requests), 0) as bigint) from minute_aggregate"
-        ).fetchall()[0]
+            events, rejected, requests, failed = previous.project(
+                "events, rejected, requests, failed").fetchall()[0]
         refresh = HourRefresh(hour, as_of, len(files), files_parsed, events, rejected,
                               requests, failed)
         live.write(REFRESHES, hour, con.sql(
@@ -306,7 +310,7 @@ def refresh_hour(lake: Lake, settings: Settings, horizon: timedelta, hour: datet
 
 
 def _day_marker(lake: Lake, day: datetime) -> Path:
-    return lake.live.root / _PARSED_DIR / f"{day:%Y-%m-%d}.json"
+    return lake.live.root / _DAYS_DIR / f"{day:%Y-%m-%d}.json"
 
 
 def _day_inputs(lake: Lake, day: datetime) -> str:
@@ -374,12 +378,12 @@ def remove_superseded(lake: Lake, now: datetime, horizon: timedelta) -> None:
         start = partition_start(digest.name[:13])
         if start is not None and start < oldest_hour - horizon:
             digest.unlink(missing_ok=True)
+    for marker in sorted((live.root / _DAYS_DIR).glob("*.json")):
+        start = partition_start(marker.stem)
+        if start is not None and start < oldest[Grain.DAY]:
+            marker.unlink(missing_ok=True)
     for folder in sorted((live.root / _PARSED_DIR).glob("*")):
-        start = partition_start(folder.name.removesuffix(".json"))
-        if folder.suffix == ".json":
-            if start is not None and start < oldest[Grain.DAY]:
-                folder.unlink(missing_ok=True)
-            continue
+        start = partition_start(folder.name)
         if start is not None and (start < oldest_hour
                                   or lake.partition_path(MINUTE_AGGREGATE, start).exists()):
             shutil.rmtree(folder, ignore_errors=True)
@@ -398,13 +402,18 @@ def refresh(lake: Lake, settings: Settings, horizon: timedelta,
     return refreshes
 
 
+def _provisional_refreshes(lake: Lake) -> dict[datetime, Path]:
+    """The refresh row of each hour still provisional (no exact minute aggregate yet)."""
+    return {start: path
+            for path in sorted(lake.live.table_dir(REFRESHES).glob("*/data.parquet"))
+            if (start := partition_start(path.parent.name)) is not None
+            and not lake.partition_path(MINUTE_AGGREGATE, start).exists()}
+
+
 def register_refreshes(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
-    """`live.refreshes` on `con`: one row per hour still provisional (no exact minute aggregate
-    yet), with the time its figures are as of."""
-    live = lake.live
-    paths = [str(path) for path in sorted(live.table_dir(REFRESHES).glob("*/data.parquet"))
-             if (start := partition_start(path.parent.name)) is not None
-             and not lake.partition_path(MINUTE_AGGREGATE, start).exists()]
+    """`live.refreshes` on `con`: one row per hour still provisional, with the time its figures
+    are as of."""
+    paths = [str(path) for path in _provisional_refreshes(lake).values()]
     con.execute("create schema if not exists live")
     if paths:
         con.register("live_refresh_files", con.read_parquet(paths))
@@ -421,10 +430,7 @@ def provisional_hours(lake: Lake) -> dict[datetime, datetime]:
     """Each hour still provisional (refreshed, no exact minute aggregate yet) with the time its
     figures are as of."""
     hours = {}
-    for path in sorted(lake.live.table_dir(REFRESHES).glob("*/data.parquet")):
-        start = partition_start(path.parent.name)
-        if start is None or lake.partition_path(MINUTE_AGGREGATE, start).exists():
-            continue
+    for start, path in _provisional_refreshes(lake).items():
         try:
             with closing(compute_connection(BACKGROUND_THREADS)) as con:
                 ((as_of,),) = con.read_parquet(str(path)).project("as_of").fetchall()
