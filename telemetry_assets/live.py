@@ -48,10 +48,8 @@ from telemetry_assets.tables import (
     LATENCY_PERCENTILES,
     MINUTE_AGGREGATE,
     MINUTE_LATENCY,
+    PUBLISHED_TABLES,
     RAW_EVENTS,
-    SCENARIO_DAILY,
-    SCENARIO_MINUTE,
-    SCENARIO_PARTNER_DAILY,
     TRANSLATED,
     VALIDATED,
 )
@@ -73,8 +71,8 @@ REFRESHES = Table("live", "refreshes", Grain.HOUR)
 # and those of them that readers read (the others stay in the refresh's session).
 HOURLY_TABLES = (MINUTE_AGGREGATE, MINUTE_LATENCY, EVENT_OUTCOMES)
 DAILY_CHAIN = (DAILY_AGGREGATE, DAILY_LATENCY, TRANSLATED, VALIDATED, LATENCY_PERCENTILES,
-               SCENARIO_DAILY, SCENARIO_PARTNER_DAILY, SCENARIO_MINUTE)
-DAILY_TABLES = (VALIDATED, SCENARIO_DAILY, SCENARIO_PARTNER_DAILY, SCENARIO_MINUTE)
+               *PUBLISHED_TABLES)
+DAILY_TABLES = (VALIDATED, *PUBLISHED_TABLES)
 # Today's tables re-read the whole day (its exact hours too): in the background they follow
 # the open hours at most this often; a reader that shows them brings them up to date first
 # (`bring_days_up_to_date`), so that cost is paid when someone looks.
@@ -343,15 +341,15 @@ def refresh_day(lake: Lake, day: datetime, as_of: datetime) -> None:
     with closing(compute_connection(BACKGROUND_THREADS)) as con:
         made: set[str] = set()
         for table in DAILY_CHAIN:
-            for source in table.inputs:
-                if source.name in made:
-                    continue
+            for source in (source for source in table.inputs if source.name not in made):
                 if source.grain is Grain.HOUR:
                     if not lake.register_current(con, source, window):
                         return  # no hour of the day has figures yet
-                else:
-                    lake.register(con, source)
-                made.add(source.name)
+                    made.add(source.name)
+                elif lake.register(con, source, existing_only=True):
+                    made.add(source.name)
+            if not all(source.name in made for source in table.inputs):
+                continue  # reference data the reference job has not loaded yet
             sql = load_sql(table.schema, table.name)
             con.execute(f"create temp table {table.name} as " + sql, stage_params(sql, window))
             made.add(table.name)

@@ -36,12 +36,13 @@ from dagster import (
 from telemetry_assets.lake import Lake, Table, UpstreamMissing
 from telemetry_assets.partitions import Grain, partitions_of, windows_of
 from telemetry_assets.resources import TelemetryStore
-from telemetry_core.sql import compute_connection, load_sql, window_params
-
-# The latency summary's bucket growth factor g: percentiles are within (g-1)/(g+1) ≈ 0.99 %.
-LATENCY_GROWTH = 1.02
-# Bucket index for a latency of exactly 0 ms (ln 0 is undefined); below every real bucket.
-ZERO_LATENCY_BUCKET = -1_000_000
+from telemetry_core.sql import (
+    LATENCY_GROWTH,
+    ZERO_LATENCY_BUCKET,
+    compute_connection,
+    load_sql,
+    window_params,
+)
 
 T = TypeVar("T")
 

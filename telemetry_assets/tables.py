@@ -10,6 +10,8 @@ from telemetry_assets.partitions import Grain
 SCENARIOS = Table("reference", "scenarios", Grain.SNAPSHOT)
 CUSTOMERS = Table("reference", "customers", Grain.SNAPSHOT)
 OPERATION_SCENARIOS = Table("reference", "operation_scenarios", Grain.SNAPSHOT)
+# Every scenario's objectives (scenarios.csv's availability targets and slos.yaml's latency ones).
+OBJECTIVES = Table("reference", "objectives", Grain.SNAPSHOT, (SCENARIOS, CUSTOMERS))
 
 RAW_EVENTS = Table("raw", "raw_events", Grain.HOUR)
 REJECTED_EVENTS = Table("quarantine", "rejected_events", Grain.HOUR)
@@ -34,7 +36,9 @@ SCENARIO_PARTNER_DAILY = Table("published", "scenario_partner_daily", Grain.DAY,
                                (VALIDATED, LATENCY_PERCENTILES))
 SCENARIO_MINUTE = Table("published", "scenario_minute", Grain.DAY,
                         (VALIDATED, MINUTE_AGGREGATE))
-PUBLISHED_TABLES = (SCENARIO_DAILY, SCENARIO_PARTNER_DAILY, SCENARIO_MINUTE)
+OBJECTIVE_DAILY = Table("published", "objective_daily", Grain.DAY,
+                        (VALIDATED, DAILY_LATENCY, OBJECTIVES))
+PUBLISHED_TABLES = (SCENARIO_DAILY, SCENARIO_PARTNER_DAILY, SCENARIO_MINUTE, OBJECTIVE_DAILY)
 
 QUALITY_SUMMARY = Table("quality", "quality_summary", Grain.DAY,
                         (EVENT_OUTCOMES, REJECTED_EVENTS, VALIDATED))

@@ -14,6 +14,11 @@ if TYPE_CHECKING:
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "dbt_like_sql"
 
+# The latency summary's bucket growth factor g: percentiles are within (g-1)/(g+1) ≈ 0.99 %.
+LATENCY_GROWTH = 1.02
+# Bucket index for a latency of exactly 0 ms (ln 0 is undefined); below every real bucket.
+ZERO_LATENCY_BUCKET = -1_000_000
+
 
 @cache
 def load_sql(stage: str, name: str) -> str:

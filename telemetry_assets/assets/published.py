@@ -17,7 +17,12 @@ from telemetry_assets.checks.audits import guard_publication
 from telemetry_assets.lake import Lake, Table
 from telemetry_assets.resources import QualitySettings, TelemetryStore
 from telemetry_assets.stage import DAILY_FRESHNESS, run_sql_stage, stage_asset
-from telemetry_assets.tables import SCENARIO_DAILY, SCENARIO_MINUTE, SCENARIO_PARTNER_DAILY
+from telemetry_assets.tables import (
+    OBJECTIVE_DAILY,
+    SCENARIO_DAILY,
+    SCENARIO_MINUTE,
+    SCENARIO_PARTNER_DAILY,
+)
 from telemetry_core.sql import compute_connection
 
 
@@ -101,4 +106,7 @@ scenario_partner_daily = published_asset(
 )
 scenario_minute = published_asset(
     SCENARIO_MINUTE, "Availability per scenario and minute of the day, for incident charts."
+)
+objective_daily = published_asset(
+    OBJECTIVE_DAILY, "Attainment of every availability and latency objective per scenario and day."
 )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
-from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult
+from dagster import AssetExecutionContext, AssetsDefinition, Failure, MaterializeResult
 
 from telemetry_assets import markdown
 from telemetry_assets.checks.schemas import (
@@ -17,10 +17,12 @@ from telemetry_assets.checks.schemas import (
     OperationScenarioReference,
     ScenarioReference,
 )
-from telemetry_assets.lake import Table
+from telemetry_assets.lake import Lake, Table
 from telemetry_assets.resources import TelemetryStore
 from telemetry_assets.stage import stage_asset
-from telemetry_assets.tables import CUSTOMERS, OPERATION_SCENARIOS, SCENARIOS
+from telemetry_assets.tables import CUSTOMERS, OBJECTIVES, OPERATION_SCENARIOS, SCENARIOS
+from telemetry_core.settings import Settings
+from telemetry_core.slos import SloCatalog, SloFileError, load_slos
 from telemetry_core.sql import compute_connection
 
 REFERENCE_FILES = tuple(
@@ -143,3 +145,48 @@ operation_scenarios = reference_asset(
     OPERATION_SCENARIOS, OperationScenarioReference,
     "The operation allow-list: which scenario an operation name belongs to.",
 )
+
+
+def load_catalog(lake: Lake, settings: Settings) -> SloCatalog:
+    """The objectives of the loaded reference scenarios and customer tiers, with slos.yaml's
+    (Settings.slos_file) additions. Raises SloFileError naming every bad line."""
+    with closing(compute_connection()) as con:
+        lake.register(con, SCENARIOS)
+        lake.register(con, CUSTOMERS)
+        targets = dict(con.sql("select scenario_id, cast(slo_target_pct as double) "
+                               "from scenarios").fetchall())
+        tiers = {tier for (tier,) in con.sql("select distinct tier from customers").fetchall()}
+    return load_slos(settings.slos_file, targets, tiers)
+
+
+def objectives_frame(catalog: SloCatalog) -> pd.DataFrame:
+    """One row per objective, in the columns reference.objectives holds."""
+    return pd.DataFrame(
+        [(o.scenario_id, o.name, o.kind, o.threshold_ms, o.target_pct, o.subject, o.line)
+         for o in catalog.objectives],
+        columns=["scenario_id", "objective", "kind", "threshold_ms", "target_pct", "subject",
+                 "source_line"],
+    ).astype({"threshold_ms": "float64", "target_pct": "float64", "source_line": "Int64"})
+
+
+@stage_asset(OBJECTIVES, kinds=("yaml", "parquet"), description=(
+    "Every scenario's objectives: its availability target from scenarios.csv and the latency "
+    "objectives of slos.yaml, one row per scenario and objective."))
+def objectives(context: AssetExecutionContext, store: TelemetryStore) -> MaterializeResult:
+    try:
+        catalog = load_catalog(store.lake, store.settings)
+    except SloFileError as error:
+        raise Failure(description=str(error), allow_retries=False) from error
+    frame = objectives_frame(catalog)
+    with closing(compute_connection()) as con:
+        rows = store.lake.write(OBJECTIVES, None, con.from_df(frame))
+    store.lake.publish_views([OBJECTIVES])
+    source = str(catalog.source.absolute()) if catalog.source else "scenarios.csv only"
+    context.log.info(f"{OBJECTIVES.qualified_name}: {rows} objectives from {source}")
+    return MaterializeResult(metadata={
+        "rows": rows,
+        "latency_objectives": int((frame["kind"] == "latency").sum()),
+        "source": source,
+        "preview": markdown.frame_table(frame[frame["kind"] != "availability"].head(20),
+                                        empty="no objectives beyond availability"),
+    })

@@ -11,7 +11,12 @@ from typing import Any
 import pandas as pd
 
 from telemetry_assets.lake import Table
-from telemetry_assets.tables import SCENARIO_DAILY, SCENARIO_MINUTE, SCENARIO_PARTNER_DAILY
+from telemetry_assets.tables import (
+    OBJECTIVE_DAILY,
+    SCENARIO_DAILY,
+    SCENARIO_MINUTE,
+    SCENARIO_PARTNER_DAILY,
+)
 
 COUNTS = ("total_requests", "successful_requests", "failed_requests")
 
@@ -25,6 +30,9 @@ class Contract:
     key: tuple[str, ...]
     required: tuple[str, ...]
     percentages: tuple[str, ...]
+    # Never negative; and parts of total_requests, never more than it.
+    non_negative: tuple[str, ...] = ("successful_requests", "failed_requests", "avg_latency_ms")
+    parts_of_total: tuple[str, ...] = ("successful_requests",)
 
 
 CONTRACTS = (
@@ -51,6 +59,18 @@ CONTRACTS = (
         required=(*COUNTS, "availability_pct"),
         percentages=("availability_pct",),
     ),
+    Contract(
+        OBJECTIVE_DAILY,
+        ("date", "scenario_id", "objective", "kind", "threshold_ms", "target_pct",
+         "total_requests", "good_requests", "attainment_pct", "attainment_error_pct",
+         "objective_met"),
+        key=("date", "scenario_id", "objective"),
+        required=("kind", "target_pct", "total_requests", "good_requests", "attainment_pct",
+                  "attainment_error_pct", "objective_met"),
+        percentages=("target_pct", "attainment_pct", "attainment_error_pct"),
+        non_negative=("good_requests", "threshold_ms"),
+        parts_of_total=("good_requests",),
+    ),
 )
 
 
@@ -71,10 +91,11 @@ def _suite(gx: Any, gxe: Any, contract: Contract) -> Any:
         suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(
             column=column, min_value=0, max_value=100))
     suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="total_requests", min_value=1))
-    for column in ("successful_requests", "failed_requests", "avg_latency_ms"):
+    for column in contract.non_negative:
         suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0))
-    suite.add_expectation(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-        column_A="total_requests", column_B="successful_requests", or_equal=True))
+    for column in contract.parts_of_total:
+        suite.add_expectation(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="total_requests", column_B=column, or_equal=True))
     return suite
 
 

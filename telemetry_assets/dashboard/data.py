@@ -25,7 +25,10 @@ from telemetry_assets.partitions import hourly_partitions, keys_in
 from telemetry_assets.tables import (
     EVENT_OUTCOMES,
     MINUTE_AGGREGATE,
+    MINUTE_LATENCY,
     MOOD_NOTIFICATIONS,
+    OBJECTIVE_DAILY,
+    OBJECTIVES,
     REJECTED_EVENTS,
     SCENARIO_DAILY,
     SCENARIO_MINUTE,
@@ -133,6 +136,8 @@ class DashboardData:
     mood: MoodReport | None
     policy: MoodPolicy
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    # The day's attainment of the objectives beyond availability (slos.yaml's latency ones).
+    objectives: list[dict[str, Any]] = field(default_factory=list)
     # Damaged lake files the figures were read without, each with its repair.
     damage: tuple[str, ...] = ()
     pulse: Pulse | None = None
@@ -217,6 +222,7 @@ class DayFigures:
     heatmap: list[dict[str, Any]]
     episodes: list[Episode]
     quality: dict[str, dict[str, int]]
+    objectives: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _day_window(day: date) -> TimeWindow:
@@ -226,8 +232,8 @@ def _day_window(day: date) -> TimeWindow:
 
 def live_reads() -> dict[Table, TimeWindow | None]:
     """The partitions `gather_live` reads (None: all of them)."""
-    return {SCENARIO_DAILY: None, MINUTE_AGGREGATE: None, SCENARIOS: None,
-            MOOD_NOTIFICATIONS: None, UNREAD_LANDING_FILES: None}
+    return {SCENARIO_DAILY: None, MINUTE_AGGREGATE: None, MINUTE_LATENCY: None, SCENARIOS: None,
+            OBJECTIVES: None, MOOD_NOTIFICATIONS: None, UNREAD_LANDING_FILES: None}
 
 
 def day_reads(selection: Selection, policy: MoodPolicy) -> dict[Table, TimeWindow | None]:
@@ -243,7 +249,10 @@ def day_reads(selection: Selection, policy: MoodPolicy) -> dict[Table, TimeWindo
         SCENARIO_MINUTE: day,
         SCENARIO_PARTNER_DAILY: day,
         MINUTE_AGGREGATE: TimeWindow(day.start - looked_back, day.end),
+        MINUTE_LATENCY: TimeWindow(day.start - looked_back, day.end),
+        OBJECTIVE_DAILY: day,
         SCENARIOS: None,
+        OBJECTIVES: None,
         EVENT_OUTCOMES: day,
         REJECTED_EVENTS: day,
         VALIDATED: day,
@@ -308,7 +317,11 @@ def gather_day(con: duckdb.DuckDBPyConnection, selection: Selection,
     paged: dict[str, int] = {}
     for episode in found:
         if episode.state == "breaching":
-            paged[episode.scenario_id] = paged.get(episode.scenario_id, 0) + episode.minutes
+            # A latency objective's episodes are under its subject id, `scenario/objective`.
+            scenario = (episode.scenario_id if episode.scenario_id in known
+                        else episode.scenario_id.rpartition("/")[0])
+            paged[scenario] = paged.get(scenario, 0) + episode.minutes
+    paged = {scenario: minutes for scenario, minutes in paged.items() if scenario in known}
     default = max(paged, key=lambda s: (paged[s], s)) if paged else (
         on_day[0]["scenario_id"] if on_day else None)
     scenario_id = selection.scenario_id if selection.scenario_id in known else default
@@ -346,6 +359,17 @@ def gather_day(con: duckdb.DuckDBPyConnection, selection: Selection,
         }):
             quality[row["kind"]][row["reason"]] = int(row["events"])
 
+    objectives = []
+    if OBJECTIVE_DAILY.qualified_name in views:
+        objectives = _rows(con, f"""
+            select scenario_id || '/' || objective as subject, scenario_id, objective, kind,
+                threshold_ms, target_pct, total_requests, good_requests, attainment_pct,
+                attainment_error_pct, objective_met
+            from {OBJECTIVE_DAILY.qualified_name}
+            where date = cast($day as date) and kind <> 'availability'
+            order by objective_met, attainment_pct - target_pct, scenario_id, objective
+        """, {"day": day})
+
     return DayFigures(
         selection=Selection(day, selection.days, scenario_id),
         scenarios=scenarios,
@@ -355,6 +379,7 @@ def gather_day(con: duckdb.DuckDBPyConnection, selection: Selection,
         heatmap=heatmap,
         episodes=found,
         quality=quality,
+        objectives=objectives,
     )
 
 
@@ -389,6 +414,7 @@ def compose(live: LiveFigures, day: DayFigures, policy: MoodPolicy,
         mood=live.mood,
         policy=policy,
         notifications=live.notifications,
+        objectives=day.objectives,
         damage=damage,
         pulse=live.pulse,
         provisional_since=live.provisional_since,

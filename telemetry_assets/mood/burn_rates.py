@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from telemetry_core.sql import utc_naive
+from telemetry_core.sql import LATENCY_GROWTH, ZERO_LATENCY_BUCKET, utc_naive
 
 STATES = ("healthy", "degraded", "breaching")
 SEVERITY_STATE = {"page": "breaching", "ticket": "degraded"}
@@ -146,6 +146,16 @@ class ScenarioMood:
     budget_minutes: int
     # Judged on hours no exact run has read yet (SPEC §8).
     provisional: bool = False
+    # A latency objective's mood is judged on the share of requests over `threshold_ms`, under
+    # the subject id `scenario/objective` in scenario_id.
+    kind: str = "availability"
+    threshold_ms: float | None = None
+
+    @property
+    def objective_label(self) -> str:
+        """What is judged, as a person reads it."""
+        return (f"latency at or under {self.threshold_ms:g} ms" if self.kind == "latency"
+                else "availability")
 
     @property
     def budget(self) -> WindowFigures:
@@ -223,17 +233,65 @@ scenario_reference as (
 # no window bound falls (strictly after its start) counts as one point at its start: every
 # window holds all of it or none of it, so the counts are exact, and a 28-day window adds ~700
 # points per scenario rather than ~40,000.
-WINDOW_COUNTS_SQL = "with " + SCENARIO_REFERENCE_CTE + """,
+# What a mood is judged on: each reference scenario's availability, under the scenario's id,
+# and each latency objective of reference.objectives, under its subject id (scenario/name).
+SUBJECTS_CTE = """
+subjects as (
+    select
+        match_key, scenario_id as subject, scenario_name, slo_target_pct,
+        'availability' as kind, cast(null as double) as threshold_ms
+    from scenario_reference
+    {latency_subjects}
+)"""
+
+LATENCY_SUBJECTS = """
+    union all
+    select
+        s.match_key, o.subject, s.scenario_name, cast(o.target_pct as double), o.kind,
+        cast(o.threshold_ms as double)
+    from reference.objectives as o
+    inner join scenario_reference as s on o.scenario_id = s.scenario_id
+    where o.kind = 'latency'"""
+
+# A latency objective's failures are its minutes' requests over the threshold, judged per
+# bucket as published.objective_daily judges them: by the bucket's representative latency.
+LATENCY_POINTS = """
+    union all
+    select s.subject, m.minute, sum(m.requests) as requests,
+        sum(case when m.latency_bucket <> $zero_bucket
+            and 2 * power(cast($latency_growth as double), m.latency_bucket + 1)
+                / (1 + cast($latency_growth as double)) > s.threshold_ms
+            then m.requests else 0 end) as failed
+    from (
+        select
+            m.scenario_id,
+            m.latency_bucket,
+            case when h.hour is null then cast(date_trunc('hour', m.minute) as timestamp)
+                else m.minute end as minute,
+            sum(m.requests) as requests
+        from aggregate.minute_latency as m
+        left join split_hours as h on cast(date_trunc('hour', m.minute) as timestamp) = h.hour
+        where
+            m.minute >= cast($first_as_of as timestamp) - to_minutes(cast($longest as bigint))
+            and m.minute < cast($last_as_of as timestamp)
+        group by all
+    ) as m
+    inner join subjects as s on lower(trim(m.scenario_id)) = s.match_key and s.kind = 'latency'
+    group by all"""
+
+WINDOW_COUNTS_SQL = "with " + SCENARIO_REFERENCE_CTE + "," + SUBJECTS_CTE + """,
 
 lookups as materialized (
     select
-        s.scenario_id,
+        s.subject as scenario_id,
         s.scenario_name,
         s.slo_target_pct,
+        s.kind,
+        s.threshold_ms,
         i.as_of,
         w.window_minutes,
         i.as_of - to_minutes(w.window_minutes) as window_start
-    from scenario_reference as s
+    from subjects as s
     cross join (
         -- Every whole minute from the first instant, and the last one: a provisional reading
         -- is judged at the instant its refresh listed the files, the minute in progress counted.
@@ -260,7 +318,8 @@ split_hours as (
 per_point as (
     -- Summed under the events' own ids first: matching ids to the reference costs a string
     -- operation a row, so it is done once per id and point rather than once per minute row.
-    select s.scenario_id, m.minute, sum(m.requests) as requests, sum(m.failed) as failed
+    select s.subject as scenario_id, m.minute, sum(m.requests) as requests,
+        sum(m.failed) as failed
     from (
         select
             m.scenario_id,
@@ -275,8 +334,10 @@ per_point as (
             and m.minute < cast($last_as_of as timestamp)
         group by all
     ) as m
-    inner join scenario_reference as s on lower(trim(m.scenario_id)) = s.match_key
+    inner join subjects as s
+        on lower(trim(m.scenario_id)) = s.match_key and s.kind = 'availability'
     group by all
+    {latency_points}
 ),
 
 points as (
@@ -310,6 +371,8 @@ counts as (
         l.scenario_id,
         l.scenario_name,
         l.slo_target_pct,
+        l.kind,
+        l.threshold_ms,
         l.as_of,
         l.window_minutes,
         cast(e.requests_before - b.requests_before as bigint) as requests,
@@ -396,16 +459,22 @@ def evaluate(
     last = utc_naive(last_as_of or first_as_of)
     first = min(ceil_minute(utc_naive(first_as_of)), last)
     windows = policy.window_minutes
+    latency = _has_latency_objectives(con)
+    params = {
+        "first_as_of": first,
+        "last_as_of": last,
+        "longest": max(windows),
+        "window_minutes": windows,
+        "min_requests": policy.min_requests,
+        "scenario_id": scenario_id,
+    }
+    if latency:
+        params |= {"latency_growth": LATENCY_GROWTH, "zero_bucket": ZERO_LATENCY_BUCKET}
     con.execute(
-        "create or replace temp table mood_window_counts as " + WINDOW_COUNTS_SQL,
-        {
-            "first_as_of": first,
-            "last_as_of": last,
-            "longest": max(windows),
-            "window_minutes": windows,
-            "min_requests": policy.min_requests,
-            "scenario_id": scenario_id,
-        },
+        "create or replace temp table mood_window_counts as "
+        + WINDOW_COUNTS_SQL.replace("{latency_subjects}", LATENCY_SUBJECTS if latency else "")
+        .replace("{latency_points}", LATENCY_POINTS if latency else ""),
+        params,
     )
     return con.sql(
         STATES_SQL,
@@ -418,6 +487,15 @@ def evaluate(
             "budget_minutes": policy.budget_minutes,
         },
     )
+
+
+def _has_latency_objectives(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the reference objectives (a lake older than them has none) include latency."""
+    if not con.execute("select 1 from duckdb_views() where schema_name = 'reference' "
+                       "and view_name = 'objectives'").fetchall():
+        return False
+    return bool(con.execute(
+        "select 1 from reference.objectives where kind = 'latency' limit 1").fetchall())
 
 
 def _has_provisional_hours(con: duckdb.DuckDBPyConnection) -> bool:
@@ -467,12 +545,13 @@ def current_mood(
         for row in evaluate(con, policy, as_of).project("scenario_id, state, firing").fetchall()
     }
     figures: dict[str, dict[str, WindowFigures]] = {}
-    names: dict[str, tuple[str, float]] = {}
-    for scenario, name, slo, minutes, requests, failed, judged, burn in con.sql(
-        "select scenario_id, scenario_name, slo_target_pct, window_minutes, requests, failed, "
-        "judged, burn_rate from mood_window_counts order by scenario_id, window_minutes"
+    names: dict[str, tuple[str, float, str, float | None]] = {}
+    for scenario, name, slo, kind, threshold, minutes, requests, failed, judged, burn in con.sql(
+        "select scenario_id, scenario_name, slo_target_pct, kind, threshold_ms, window_minutes, "
+        "requests, failed, judged, burn_rate from mood_window_counts "
+        "order by scenario_id, window_minutes"
     ).fetchall():
-        names[scenario] = (name, slo)
+        names[scenario] = (name, slo, kind, threshold)
         figures.setdefault(scenario, {})[format_duration(minutes)] = WindowFigures(
             minutes, requests, failed, judged, burn
         )
@@ -490,6 +569,8 @@ def current_mood(
                 windows=figures[scenario],
                 budget_minutes=policy.budget_minutes,
                 provisional=since is not None and as_of > since,
+                kind=names[scenario][2],
+                threshold_ms=names[scenario][3],
             )
             for scenario, (state, firing) in sorted(states.items())
         ],
@@ -575,6 +656,9 @@ def describe(mood: ScenarioMood, rules: Sequence[BurnRule],
     """One line a person reads in a chat channel; `escape` keeps the reference's id and name
     from being read as the channel's markup."""
     label = f"{escape(mood.scenario_id)} ({escape(mood.scenario_name)})"
+    if mood.kind != "availability":
+        label = (f"{escape(mood.scenario_id)} ({escape(mood.scenario_name)}, "
+                 f"{mood.objective_label})")
     budget = mood.budget_remaining_pct
     budget_text = (f"{budget:.1f}% of its {format_duration(mood.budget_minutes)} error budget "
                    "left" if budget is not None and math.isfinite(budget) else

@@ -67,6 +67,8 @@ def payload(mood: ScenarioMood, previous: str, report: MoodReport, notification_
         state=mood.state,
         as_of=mood.as_of.replace(tzinfo=UTC).isoformat(),
         provisional=mood.provisional,
+        objective=mood.kind,
+        latency_threshold_ms=mood.threshold_ms,
         slo_target_pct=mood.slo_target_pct,
         firing=list(mood.firing),
         burn_rates={w.name: _finite(w.burn_rate) for w in windows},

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from dagster import TimeWindow
 
-from telemetry_assets.stage import LATENCY_GROWTH, ZERO_LATENCY_BUCKET
+from telemetry_core.sql import LATENCY_GROWTH, ZERO_LATENCY_BUCKET
 from telemetry_core.sql import compute_connection, utc_naive, window_params
 from tests.helpers import DAY, HOUR_10, rows, run_stage
 

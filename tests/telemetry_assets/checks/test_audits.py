@@ -177,7 +177,7 @@ def test_published_contract_passes_clean_and_fails_on_broken_rows(lake, contract
         frame = con.sql(f"select * from read_parquet('{path}', hive_partitioning = false)").df()
     assert validate_contract(contract, frame).success
     broken = frame.copy()
-    broken.loc[0, "availability_pct"] = 150.0
+    broken.loc[0, contract.percentages[0]] = 150.0
     broken = broken._append(broken.iloc[[1]], ignore_index=True)
     result = validate_contract(contract, broken)
     assert not result.success
