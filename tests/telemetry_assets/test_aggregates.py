@@ -10,8 +10,13 @@ import pandas as pd
 import pytest
 from dagster import TimeWindow
 
-from telemetry_core.sql import LATENCY_GROWTH, ZERO_LATENCY_BUCKET
-from telemetry_core.sql import compute_connection, utc_naive, window_params
+from telemetry_core.sql import (
+    LATENCY_GROWTH,
+    ZERO_LATENCY_BUCKET,
+    compute_connection,
+    utc_naive,
+    window_params,
+)
 from tests.helpers import DAY, HOUR_10, rows, run_stage
 
 WHOLE_DAY = TimeWindow(DAY, DAY + timedelta(days=1))
