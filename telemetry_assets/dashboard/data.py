@@ -160,6 +160,13 @@ class DashboardData:
     def scenario(self) -> dict[str, Any] | None:
         return next((s for s in self.scenarios if s["scenario_id"] == self.scenario_id), None)
 
+    def scenario_of(self, subject: str) -> str:
+        """The scenario a mood subject belongs to: itself, or the scenario of a latency
+        objective's `scenario/objective`."""
+        if any(row["scenario_id"] == subject for row in self.scenarios):
+            return subject
+        return subject.rpartition("/")[0] or subject
+
     def mood_of(self, scenario_id: str):
         if self.mood is None:
             return None

@@ -11,10 +11,13 @@ import pytest
 from dagster import build_sensor_context
 
 from telemetry_assets.automation import service_mood
+from telemetry_assets.dashboard.server import create_app
 from telemetry_assets.mood.outbox import read_notifications
 from telemetry_assets.resources import RESOURCES
 from telemetry_core.landing import hour_folder
+from tests.helpers import serve_asgi
 from tests.platform import make_platform
+from tests.telemetry_assets.dashboard.test_dashboard import ARTIFACTS, PageReader, chromium
 
 WEEK_START = datetime(2026, 11, 14)
 DAYS = 7
@@ -155,3 +158,25 @@ def test_the_published_latency_attainment_matches_the_raw_events_within_its_boun
         "select attainment_pct, attainment_error_pct from published.objective_daily "
         f"where date = '{day}' and objective = 'availability'")
     assert availability == {"attainment_pct": 100.0, "attainment_error_pct": 0.0}
+
+
+def test_the_dashboard_shows_the_latency_objective_beside_the_scenarios(week, tmp_path):
+    (published,) = week.query(
+        "select attainment_pct, attainment_error_pct from published.objective_daily "
+        "where date = '2026-11-20' and objective = 'latency-300ms'")
+    with serve_asgi(create_app()) as url:
+        page_url = f"{url}/?day=2026-11-20&days=7"
+        ARTIFACTS.mkdir(exist_ok=True)
+        chromium(tmp_path, page_url, f"--screenshot={ARTIFACTS / 'dashboard-objectives.png'}")
+        page = PageReader()
+        page.feed(chromium(tmp_path, page_url, "--dump-dom"))
+    subject = "checkout.quote/latency-300ms"
+    assert page.rows["objectives"] == [subject]
+    assert page.cell("objectives", subject, "attainment_pct") == (
+        f"{published['attainment_pct']:.3f}")
+    assert page.cell("objectives", subject, "attainment_error_pct") == (
+        f"{published['attainment_error_pct']:.3f}")
+    # The mood table judges the objective beside the scenario's availability.
+    assert {"checkout.quote", subject} <= set(page.rows["mood"])
+    # The day's incident is the latency page, the only one.
+    assert [row.split("#")[0] for row in page.rows["incidents"]] == [subject]
