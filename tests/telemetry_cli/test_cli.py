@@ -4,6 +4,7 @@ import io
 import traceback
 from importlib.metadata import version
 
+import click
 import pytest
 from click.testing import CliRunner
 from rich.console import Console
@@ -16,11 +17,18 @@ from tests.events import wire_event
 from tests.helpers import HOSTILE, HOUR_10, RICH_ID, write_landing
 
 
-@pytest.mark.parametrize(
-    "command",
-    [[], ["backfill"], ["generate"], ["availability"], ["demo"], ["dashboard"], ["serve"],
-     ["consume"]],
-)
+def command_paths(group: click.Group, path: tuple[str, ...] = ()) -> list[list[str]]:
+    """Every command and subcommand of `group`, as the words that invoke it."""
+    found = [list(path)]
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            found += command_paths(command, (*path, name))
+        else:
+            found.append([*path, name])
+    return found
+
+
+@pytest.mark.parametrize("command", command_paths(main), ids=" ".join)
 def test_every_command_has_help(command):
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0
