@@ -10,6 +10,7 @@ HOURLY_JOB = "hourly_pipeline"
 DAILY_JOB = "daily_pipeline"
 DASHBOARD_JOB = "rebuild_dashboard"
 REFERENCE_JOB = "reference_data"
+SLA_JOB = "issue_sla_statements"
 
 # Dagster's own tags.
 PARTITION_TAG = "dagster/partition"
@@ -32,6 +33,9 @@ LAUNCHED_STATUSES = tuple(status for status in UNFINISHED_STATUSES
 # Materialization metadata of filtered_events: later hours the run made stale (a copy of an event
 # they kept was seen earlier), which the late-data sensor re-runs.
 LATER_HOURS_TO_RERUN = "later_hours_to_rerun"
+# Materialization metadata of sla_statements: each partner's statement of the run (version,
+# issued or unchanged, files), which `telemetry statement` prints.
+STATEMENTS_METADATA = "statement_list"
 
 
 def _assets_of(grain: Grain) -> AssetSelection:
@@ -59,4 +63,9 @@ reference_job = define_asset_job(
     selection=AssetSelection.groups("reference"),
     description="Reload the reference CSVs.",
 )
-JOBS = (reference_job, hourly_job, daily_job, dashboard_job)
+sla_job = define_asset_job(
+    SLA_JOB,
+    selection=AssetSelection.groups("sla"),
+    description="Issue a month's partner SLA statements (new versions where figures changed).",
+)
+JOBS = (reference_job, hourly_job, daily_job, dashboard_job, sla_job)

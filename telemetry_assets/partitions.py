@@ -7,6 +7,7 @@ from enum import Enum
 from dagster import (
     DailyPartitionsDefinition,
     HourlyPartitionsDefinition,
+    MonthlyPartitionsDefinition,
     TimeWindow,
     TimeWindowPartitionsDefinition,
 )
@@ -21,6 +22,10 @@ daily_partitions = DailyPartitionsDefinition(start_date=PARTITIONS_START)
 # The hours with provisional figures include the open one (SPEC §8).
 open_hour_partitions = HourlyPartitionsDefinition(start_date=f"{PARTITIONS_START}-00:00",
                                                   end_offset=1)
+# SLA statements by calendar month (keys like 2026-11); the open month is there too, for a
+# preliminary statement.
+monthly_partitions = MonthlyPartitionsDefinition(start_date=f"{FIRST_PARTITION:%Y-%m}",
+                                                 fmt="%Y-%m", end_offset=1)
 
 
 class Grain(Enum):

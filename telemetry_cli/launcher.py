@@ -143,13 +143,14 @@ def run_reference(instance: DagsterInstance) -> str:
 
 
 def execute(instance: DagsterInstance, job_name: str, tags: dict[str, str],
-             partition_key: str | None = None) -> str:
+             partition_key: str | None = None, run_config: dict | None = None) -> str:
     job = defs.resolve_job_def(job_name)
     # Which process executes the run: if it dies, the run can be found and ended (see
     # automation/orphaned_runs.py).
     process = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
     result = job.execute_in_process(
-        instance=instance, tags={**tags, **process}, run_config=QUIET_LOGS,
+        instance=instance, tags={**tags, **process},
+        run_config={**QUIET_LOGS, **(run_config or {})},
         raise_on_error=False, partition_key=partition_key,
     )
     if not result.success:

@@ -17,6 +17,8 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from telemetry_cli.dashboard import dashboard
+from telemetry_cli.slo import slo as slo_group
+from telemetry_cli.statement import statement
 from telemetry_core.settings import Settings
 from telemetry_ingest.commands import consume, serve
 
@@ -349,3 +351,5 @@ def demo(events_per_hour: int) -> None:
 main.add_command(serve)
 main.add_command(consume)
 main.add_command(dashboard)
+main.add_command(slo_group)
+main.add_command(statement)

@@ -28,8 +28,14 @@ from telemetry_assets.jobs import (
     TRIGGER_TAG,
     daily_job,
     hourly_job,
+    sla_job,
 )
-from telemetry_assets.partitions import daily_partitions, hourly_partitions, keys_in
+from telemetry_assets.partitions import (
+    daily_partitions,
+    hourly_partitions,
+    keys_in,
+    monthly_partitions,
+)
 from telemetry_assets.resources import AutomationPolicy, AutomationSettings
 from telemetry_assets.tables import MINUTE_AGGREGATE, MINUTE_LATENCY, PUBLISHED_TABLES
 
@@ -143,4 +149,21 @@ def daily_pipeline_schedule(context: ScheduleEvaluationContext, automation: Auto
     return daily_requests(context.instance, tick_time(context), automation.policy)
 
 
-schedules = [hourly_pipeline_schedule, daily_pipeline_schedule]
+@schedule(
+    name="sla_statements_schedule",
+    job=sla_job,
+    cron_schedule="0 6 2 * *",
+    execution_timezone="UTC",
+    description="Each closed month's partner SLA statements, final, on the 2nd at 06:00 UTC "
+    "(its last day is published shortly after midnight on the 1st).",
+)
+def sla_statements_schedule(context: ScheduleEvaluationContext):
+    # The partitions include the open month (for preliminary statements): the closed one is
+    # the month before the tick's.
+    month = monthly_partitions.get_prev_partition_window(tick_time(context))
+    key = monthly_partitions.get_partition_key_for_timestamp(month.start.timestamp())
+    return RunRequest(run_key=f"sla_statements:{key}", partition_key=key,
+                      tags={TRIGGER_TAG: "schedule"})
+
+
+schedules = [hourly_pipeline_schedule, daily_pipeline_schedule, sla_statements_schedule]

@@ -31,6 +31,7 @@ from telemetry_assets.dashboard.page import (
     render,
     render_message,
 )
+from telemetry_assets.dashboard.statements import statement_routes
 from telemetry_assets.lake import note_damage
 from telemetry_assets.mood.burn_rates import MoodPolicy
 from telemetry_assets.mood.pulse import current_pulse
@@ -139,6 +140,7 @@ def create_app(store: TelemetryStore | None = None, policy: MoodPolicy | None = 
         Route(PULSE_PATH, pulse),
         Route(PULSE_STREAM_PATH, pulse_stream),
         Route("/healthz", healthz),
+        *statement_routes(lake),
     ])
     app.state.kept, app.state.pages = kept, pages
     return app

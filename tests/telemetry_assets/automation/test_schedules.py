@@ -111,3 +111,10 @@ def test_daily_schedule_requests_a_closed_day_once_all_its_hours_are_processed(p
     assert run.is_success
     done = tick(platform, "daily_pipeline_schedule", after_midnight.replace(minute=25))
     assert done.run_requests == [] and "day 2026-11-20 has been run" in done.skip_message
+
+
+def test_statements_schedule_issues_the_month_that_closed(platform):
+    schedule = REPOSITORY.get_schedule_def("sla_statements_schedule")
+    assert schedule.cron_schedule == "0 6 2 * *"
+    assert requested(tick(platform, "sla_statements_schedule",
+                          datetime(2026, 12, 2, 6, 0, tzinfo=UTC))) == ["2026-11"]

@@ -1,0 +1,1 @@
+"""Monthly partner SLA statements: figures, frozen versions, rendering (docs/statements.md)."""
