@@ -104,8 +104,8 @@ def export(file: Path | None, format_: str, output: Path) -> None:
     import yaml
 
     from telemetry_assets.mood.burn_rates import MoodPolicy, format_duration
-    from telemetry_assets.stage import LATENCY_GROWTH, ZERO_LATENCY_BUCKET
     from telemetry_core.openslo import ScenarioInfo, openslo_documents
+    from telemetry_core.sql import LATENCY_GROWTH, ZERO_LATENCY_BUCKET
 
     catalog, scenarios = _catalog(file)
     try:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from telemetry_core.slos import Objective, SloCatalog
+from telemetry_core.sql import BUCKET_LATENCY_SQL
 
 API_VERSION = "openslo/v1"
 ANNOTATION_PREFIX = "slo.telemetry/"
@@ -35,14 +36,11 @@ where
     and minute >= cast($window_start as timestamp)
     and minute < cast($window_end as timestamp)"""
 
-# Judged as published.objective_daily and the mood judge it: a bucket [g^i, g^(i+1)) is good
-# when its representative latency 2 g^(i+1) / (1 + g) is at or under the threshold.
+# Judged as published.objective_daily and the mood judge it: a bucket is good when its
+# representative latency is at or under the threshold.
 LATENCY_GOOD_SQL = """\
 select cast(coalesce(sum(case
-    when latency_bucket = $zero_bucket
-        or 2 * power(cast($latency_growth as double), latency_bucket + 1)
-            / (1 + cast($latency_growth as double)) <= $threshold_ms
-        then requests
+    when """ + BUCKET_LATENCY_SQL + """ <= $threshold_ms then requests
     else 0
 end), 0) as bigint) as good
 from aggregate.minute_latency

@@ -35,12 +35,14 @@ import re
 from collections.abc import Collection, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from telemetry_core.sql import utc_naive
 
 KINDS = ("availability", "latency")
 
@@ -183,10 +185,6 @@ def _with_defaults(
                         key=lambda o: (o.scenario_id, _KIND_ORDER[o.kind], o.name)))
 
 
-def _to_utc_naive(value: datetime) -> datetime:
-    return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
-
-
 class _Reader:
     """Walks the composed YAML nodes, so that every complaint can name its line."""
 
@@ -269,7 +267,7 @@ class _Reader:
             with suppress(ValueError):
                 value = datetime.fromisoformat(value.strip())
         if isinstance(value, datetime):
-            return _to_utc_naive(value)
+            return utc_naive(value)
         if isinstance(value, date):
             self.error(node, f"{what} {value} needs a time of day too, "
                              "e.g. 2026-11-14T02:00:00Z")

@@ -2,7 +2,7 @@
 
 import os
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +18,12 @@ SQL_DIR = Path(__file__).resolve().parent.parent / "dbt_like_sql"
 LATENCY_GROWTH = 1.02
 # Bucket index for a latency of exactly 0 ms (ln 0 is undefined); below every real bucket.
 ZERO_LATENCY_BUCKET = -1_000_000
+# A bucket's representative latency, as dbt_like_sql/aggregate/daily_latency.sql states it (a
+# SQL file cannot import it): for [g^i, g^(i+1)) the point 2g^(i+1)/(1+g), 0 for the zero bucket.
+# A latency objective judges a bucket good when this is at or under its threshold.
+BUCKET_LATENCY_SQL = """case when latency_bucket = $zero_bucket then 0.0
+    else 2 * power(cast($latency_growth as double), latency_bucket + 1)
+        / (1 + cast($latency_growth as double)) end"""
 
 
 @cache
@@ -32,6 +38,12 @@ def utc_naive(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment
     return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def ceil_minute(moment: datetime) -> datetime:
+    """The first whole minute at or after `moment`."""
+    floor = moment.replace(second=0, microsecond=0)
+    return floor if floor == moment else floor + timedelta(minutes=1)
 
 
 def utc_aware(moment: datetime) -> datetime:

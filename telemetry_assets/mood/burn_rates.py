@@ -20,7 +20,13 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from telemetry_core.sql import LATENCY_GROWTH, ZERO_LATENCY_BUCKET, utc_naive
+from telemetry_core.sql import (
+    BUCKET_LATENCY_SQL,
+    LATENCY_GROWTH,
+    ZERO_LATENCY_BUCKET,
+    ceil_minute,
+    utc_naive,
+)
 
 STATES = ("healthy", "degraded", "breaching")
 SEVERITY_STATE = {"page": "breaching", "ticket": "degraded"}
@@ -258,9 +264,7 @@ LATENCY_SUBJECTS = """
 LATENCY_POINTS = """
     union all
     select s.subject, m.minute, sum(m.requests) as requests,
-        sum(case when m.latency_bucket <> $zero_bucket
-            and 2 * power(cast($latency_growth as double), m.latency_bucket + 1)
-                / (1 + cast($latency_growth as double)) > s.threshold_ms
+        sum(case when """ + BUCKET_LATENCY_SQL + """ > s.threshold_ms
             then m.requests else 0 end) as failed
     from (
         select
@@ -446,12 +450,6 @@ from budget as b
 left join fired as f on b.scenario_id = f.scenario_id and b.as_of = f.as_of
 group by b.scenario_id, b.as_of, b.budget_spent
 """
-
-
-def ceil_minute(moment: datetime) -> datetime:
-    """The first whole minute at or after `moment`."""
-    floor = moment.replace(second=0, microsecond=0)
-    return floor if floor == moment else floor + timedelta(minutes=1)
 
 
 def evaluate(

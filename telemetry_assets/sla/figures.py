@@ -23,7 +23,7 @@ from telemetry_assets.partitions import Grain, partition_starts
 from telemetry_assets.stage import stage_params
 from telemetry_assets.tables import CUSTOMERS, MINUTE_AGGREGATE, SCENARIOS
 from telemetry_core.slos import MaintenanceWindow, SloCatalog
-from telemetry_core.sql import compute_connection, load_sql, utc_naive
+from telemetry_core.sql import ceil_minute, compute_connection, load_sql, utc_naive
 
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
@@ -33,11 +33,6 @@ UNKNOWN_PARTNER = "unknown partner"
 Span = tuple[datetime, datetime]
 
 
-def _ceil_minute(moment: datetime) -> datetime:
-    floor = moment.replace(second=0, microsecond=0)
-    return floor if floor == moment else floor + MINUTE
-
-
 def minute_spans(intervals: Iterable[Span], within: Span) -> list[Span]:
     """The minute starts that lie in any [start, end) of `intervals` and in `within` (whose
     bounds are whole minutes), as sorted, disjoint, minute-aligned spans.
@@ -45,7 +40,7 @@ def minute_spans(intervals: Iterable[Span], within: Span) -> list[Span]:
     A minute belongs to an interval when its start does: minute m with start <= m < end, so
     [02:00:30, 03:00) holds 02:01 to 02:59, and [02:00, 02:00:30) holds 02:00 alone.
     """
-    clipped = sorted((max(_ceil_minute(start), within[0]), min(_ceil_minute(end), within[1]))
+    clipped = sorted((max(ceil_minute(start), within[0]), min(ceil_minute(end), within[1]))
                      for start, end in intervals)
     merged: list[Span] = []
     for start, end in clipped:
