@@ -18,7 +18,7 @@ from tests.telemetry_assets.dagster_ui import graphql
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--window-size=1600,1000"]
+                  "--disable-sync", "--window-size=1600,1800"]
 # Asset names as the graph draws them; long names are shortened in the middle with an ellipsis.
 NODE_LABEL = re.compile(r'class="AssetNode_assetName__[^"]*">([^<]+)</div>')
 
