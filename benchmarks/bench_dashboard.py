@@ -44,7 +44,7 @@ def lake_with_30_days() -> tuple[Path, str]:
         work = entry.with_name(entry.name + ".building")
         shutil.rmtree(work, ignore_errors=True)
         (work / "dagster_home").mkdir(parents=True)
-        (work / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        shutil.copy(cache.REPO / "deploy" / "dagster.yaml", work / "dagster_home" / "dagster.yaml")
         environment = {**os.environ, "TELEMETRY_DATA_DIR": str(work / "data"),
                        "TELEMETRY_LANDING_DIR": str(source.landing_dir),
                        "TELEMETRY_REFERENCE_DIR": str(cache.REPO / "data" / "reference"),

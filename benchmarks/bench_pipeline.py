@@ -87,7 +87,7 @@ def run(workdir: Path) -> None:
     os.environ["TELEMETRY_DATA_DIR"] = str(workdir / "data")
     os.environ["DAGSTER_HOME"] = str(workdir / "dagster_home")
     (workdir / "dagster_home").mkdir()
-    (workdir / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    shutil.copy(REPO / "deploy" / "dagster.yaml", workdir / "dagster_home" / "dagster.yaml")
     shutil.copytree(REPO / "data" / "reference", workdir / "data" / "reference")
 
     from dagster import DagsterInstance

@@ -1,6 +1,7 @@
 """A throwaway platform: its own data directory, warehouse and Dagster instance."""
 
 import gc
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from telemetry_assets.jobs import RUN_KEY_TAG
 from telemetry_assets.resources import TelemetryStore
 from telemetry_cli.launcher import execute, run_job_range, run_reference
 from telemetry_core.settings import Settings
-from tests.helpers import rows, write_reference
+from tests.helpers import REPO, rows, write_reference
 
 
 @dataclass
@@ -47,10 +48,11 @@ class Platform:
 
 @contextmanager
 def make_platform(root: Path) -> Iterator[Platform]:
-    """A platform under `root`; the environment is restored afterwards."""
+    """A platform under `root`, with the product's Dagster instance settings; the environment
+    is restored afterwards."""
     dagster_home = root / "dagster_home"
     dagster_home.mkdir()
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    shutil.copy(REPO / "deploy" / "dagster.yaml", dagster_home / "dagster.yaml")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TELEMETRY_DATA_DIR", str(root / "data"))
         patch.setenv("DAGSTER_HOME", str(dagster_home))

@@ -1,8 +1,11 @@
 """Commands started at once on a brand-new DAGSTER_HOME all open it."""
 
 import os
+import shutil
 import subprocess
 import sys
+
+from tests.helpers import REPO
 
 OPEN = ("from telemetry_cli.launcher import instance_for_cli; "
         "instance_for_cli().get_runs(limit=1)")
@@ -12,7 +15,7 @@ def test_four_commands_at_once_on_a_new_dagster_home_all_open_it(tmp_path):
     for trial in range(3):
         home = tmp_path / f"home-{trial}"
         home.mkdir()
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
         env = {**os.environ, "DAGSTER_HOME": str(home)}
         processes = [subprocess.Popen([sys.executable, "-c", OPEN], env=env, text=True,
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
