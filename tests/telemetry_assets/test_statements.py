@@ -406,7 +406,7 @@ GetQuote,checkout.purchase_quote
 RunSearch,search.query
 """
 # The checkout window ends at 04:00:30: the minute 04:00 starts inside it, 04:01 does not.
-# contoso's freeze lies in days the pipeline never processes: excluded, and not expected.
+# contoso's freeze is a whole day: excluded, so neither expected nor counted.
 SLOS_YAML = """
 objectives:
   - scenario: checkout.purchase_quote
@@ -431,8 +431,11 @@ WINDOWS = [(datetime(2026, 11, 14, 2), datetime(2026, 11, 14, 4, 0, 30), "checko
            (datetime(2026, 11, 20), datetime(2026, 11, 21), "*", "contoso")]
 COMMITMENTS = {("checkout.purchase_quote", "gold"): 99.95, "checkout.purchase_quote": 99.9,
                "search.query": 99.5}
-# The one day of November the pipeline runs (twice): the rest of the month is not processed.
+# The day of the planted failures, run again after a late landing file.
 DAY = datetime(2026, 11, 14, tzinfo=UTC)
+# The day the pipeline never processed (its run failed, say): its minutes are expected and
+# not received, which the completeness states.
+MISSING_DAY = datetime(2026, 11, 28, tzinfo=UTC)
 
 
 def quote_event(event_id: str, moment: datetime, partner: str = "contoso",
@@ -595,12 +598,14 @@ def test_a_generated_month_is_issued_reissued_after_late_data_printed_and_served
     (reference / "customers.csv").write_text(CUSTOMERS_CSV)
     (reference / "operation_scenarios.csv").write_text(OPERATIONS_CSV)
     (reference / "slos.yaml").write_text(SLOS_YAML)
-    generate_landing(settings.landing_dir, reference, DAY, DAY + timedelta(days=1),
-                     events_per_hour=40, seed=11, files_per_hour=1)
+    month_start, month_end = (moment.replace(tzinfo=UTC) for moment in NOVEMBER)
+    generate_landing(settings.landing_dir, reference, month_start, month_end,
+                     events_per_hour=20, seed=11, files_per_hour=1)
     land_known_events(settings.landing_dir)
-    # As `telemetry backfill --start 2026-11-14 --end 2026-11-15`: one day of the month.
-    run_day = plan_backfill(DAY, DAY + timedelta(days=1))
-    backfill(run_day, platform.instance)
+    # As `telemetry backfill --start 2026-11-01 --end 2026-11-28` and from 2026-11-29 to
+    # 2026-12-01: the month but its 28th.
+    for start, end in ((month_start, MISSING_DAY), (MISSING_DAY + timedelta(days=1), month_end)):
+        backfill(plan_backfill(start, end), platform.instance)
 
     first = statement_cli("--month", "2026-11")
     assert first.exit_code == 0, first.output
@@ -621,9 +626,12 @@ def test_a_generated_month_is_issued_reissued_after_late_data_printed_and_served
     assert contoso["credit_pct"] == 25.0 and contoso["commitment_pct"] == 99.95
     assert fabrikam["excluded_requests"] >= 45 and fabrikam["commitment_pct"] == 99.9
     assert fabrikam["excluded_minutes"] == 121  # 02:00 to 04:00
-    assert fabrikam["received_minutes"] == 1440 - 121
-    assert fabrikam["completeness_pct"] == pytest.approx(100 * (1440 - 121) / (43200 - 121))
-    assert contoso["excluded_minutes"] == 121 + 1440 and contoso["received_minutes"] == 1440 - 121
+    assert fabrikam["expected_minutes"] == NOVEMBER_MINUTES - 121
+    assert fabrikam["received_minutes"] == NOVEMBER_MINUTES - 121 - 1440
+    assert fabrikam["completeness_pct"] == pytest.approx(
+        100 * (NOVEMBER_MINUTES - 121 - 1440) / (NOVEMBER_MINUTES - 121))
+    assert contoso["excluded_minutes"] == 121 + 1440
+    assert contoso["received_minutes"] == NOVEMBER_MINUTES - 121 - 1440 - 1440
     assert expected["contoso"]["search.query"]["excluded_minutes"] == 1440
     initech_v1 = json.loads((root / "month=2026-11" / "partner=initech" / "v1" /
                              "statement.json").read_text())
@@ -635,7 +643,7 @@ def test_a_generated_month_is_issued_reissued_after_late_data_printed_and_served
     assert document["catalog"]["source"] == str((reference / "slos.yaml").absolute())
     assert document["catalog"]["sha256"] == hashlib.sha256(
         (reference / "slos.yaml").read_bytes()).hexdigest()
-    assert document["inputs"]["minute_aggregate_hours"] == 24
+    assert document["inputs"]["minute_aggregate_hours"] == 720 - 24
     assert document["pdf"] == {"rendered": True, "reason": None}
     assert document["run_id"] in first.output
     pdf = (contoso_v1 / "statement.pdf").read_bytes()
@@ -657,7 +665,7 @@ def test_a_generated_month_is_issued_reissued_after_late_data_printed_and_served
     late_hour = DAY.replace(hour=18)
     write_landing(settings.landing_dir, late_hour, "late", [
         quote_event(f"late-{n}", late_hour + timedelta(minutes=n)) for n in range(30)])
-    backfill(run_day, platform.instance)
+    backfill(plan_backfill(DAY, DAY + timedelta(days=1)), platform.instance)
     second = statement_cli("--month", "2026-11")
     assert second.exit_code == 0, second.output
     assert "contoso: v2 issued" in second.output
