@@ -50,4 +50,11 @@ UNREAD_LANDING_FILES = Table("quality", "unread_landing_files", Grain.SNAPSHOT,
 MOOD_NOTIFICATIONS = Table("alerts", "mood_notifications", Grain.SNAPSHOT,
                            written_by="service_mood")
 
-TABLES = tuple(value for value in tuple(globals().values()) if isinstance(value, Table))
+# What people and the platform noted beside the figures (telemetry_core/annotations.py): written
+# by `telemetry annotate`, the receiver and the sensors, not by an asset of a job.
+ANNOTATIONS = Table("context", "annotations", Grain.DAY)
+RECORDED_TABLES = (ANNOTATIONS,)
+
+# The tables the pipeline's assets write.
+TABLES = tuple(value for value in tuple(globals().values())
+               if isinstance(value, Table) and value not in RECORDED_TABLES)

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from telemetry_cli.annotate import annotate, annotations
 from telemetry_cli.dashboard import dashboard
 from telemetry_cli.slo import slo as slo_group
 from telemetry_cli.statement import statement
@@ -353,3 +354,5 @@ main.add_command(consume)
 main.add_command(dashboard)
 main.add_command(slo_group)
 main.add_command(statement)
+main.add_command(annotate)
+main.add_command(annotations)

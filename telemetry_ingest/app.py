@@ -1,4 +1,5 @@
-"""The HTTP receiver: `POST /v1/events`, `POST /v1/traces` (OTLP), `/healthz`, `/metrics`."""
+"""The HTTP receiver: `POST /v1/events`, `POST /v1/traces` (OTLP), `POST /v1/annotations`,
+`/healthz`, `/metrics`."""
 
 import asyncio
 import hmac
@@ -10,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from telemetry_core.annotations import AnnotationError, AnnotationStore, KnownScopes, build
 from telemetry_ingest.ingest import Ingestor, IngestResult
 from telemetry_ingest.metrics import Metrics
 from telemetry_ingest.otlp import map_spans, protobuf_response, spans_from_json, spans_from_protobuf
@@ -151,6 +153,44 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         # whose answer lists what was refused.
         status = 400 if rejected and not result.accepted else 200
         return answer(path, status, {"accepted": result.accepted, "rejected": rejected})
+
+    def record_annotations(body: bytes) -> tuple[int, dict[str, Any]]:
+        try:
+            document = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as error:
+            return 400, {"error": f"body is not JSON: {error}"}
+        batch = document if isinstance(document, list) else [document]
+        if not batch or not all(isinstance(item, dict) for item in batch):
+            return 400, {"error": "body must be an annotation object or a non-empty list of them"}
+        known = KnownScopes.from_reference(settings.reference_dir) if settings.reference_dir \
+            else None
+        built, errors = [], []
+        for index, item in enumerate(batch):
+            try:
+                built.append(build(item, source="api", known=known))
+            except AnnotationError as error:
+                errors.append({"index": index, "field": error.field, "reason": error.reason})
+        if errors:
+            # All or nothing: a half-recorded batch would be posted again with its copies.
+            return 400, {"error": "no annotation recorded", "rejected": errors}
+        AnnotationStore(settings.lake_dir).add(built)
+        return 201, {"recorded": [a.annotation_id for a in built]}
+
+    @app.post("/v1/annotations")
+    async def post_annotations(request: Request) -> Response:
+        """One annotation (JSON: start, end, scope, kind, text, link) or a list of them."""
+        path = "/v1/annotations"
+        if settings.lake_dir is None:
+            return answer(path, 404, {"error": "annotations are not enabled on this receiver"})
+        body = await read_body(request, path)
+        if isinstance(body, Response):
+            return body
+        try:
+            status, content = await run_in_threadpool(record_annotations, body)
+        except OSError:
+            log.exception("annotation write failed")
+            return answer(path, 503, {"error": "annotation write failed; retry"})
+        return answer(path, status, content)
 
     def ingest_spans(body: bytes, encoding: str | None, protobuf: bool) -> tuple[int, int, str]:
         decoded = decode_body(body, encoding, settings.max_body_bytes)

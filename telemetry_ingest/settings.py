@@ -24,6 +24,9 @@ class IngestSettings:
 
     landing_dir: Path
     tokens: frozenset[str]
+    # Where POST /v1/annotations records annotations, and the scenarios it checks scopes against.
+    lake_dir: Path | None = None
+    reference_dir: Path | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_future: timedelta = DEFAULT_MAX_FUTURE
     max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
@@ -41,9 +44,12 @@ class IngestSettings:
         in_flight = env.get("TELEMETRY_INGEST_MAX_INFLIGHT_BYTES", "").strip()
         body_timeout = env.get("TELEMETRY_INGEST_BODY_TIMEOUT_SECONDS", "").strip()
         header_timeout = env.get("TELEMETRY_INGEST_HEADER_TIMEOUT_SECONDS", "").strip()
+        platform = Settings.from_env(env)
         return cls(
-            landing_dir=Settings.from_env(env).landing_dir,
+            landing_dir=platform.landing_dir,
             tokens=tokens,
+            lake_dir=platform.lake_dir,
+            reference_dir=platform.reference_dir,
             max_body_bytes=int(limit) if limit else DEFAULT_MAX_BODY_BYTES,
             max_future=timedelta(minutes=int(ahead)) if ahead else DEFAULT_MAX_FUTURE,
             max_inflight_bytes=int(in_flight) if in_flight else DEFAULT_MAX_INFLIGHT_BYTES,

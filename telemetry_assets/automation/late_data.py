@@ -19,6 +19,7 @@ it, the last filtered_events materialization whose later hours were judged.
 """
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -55,12 +56,16 @@ from telemetry_assets.jobs import (
 from telemetry_assets.partitions import daily_partitions, hourly_partitions, keys_in, window_of_key
 from telemetry_assets.resources import AutomationPolicy, AutomationSettings, TelemetryStore
 from telemetry_assets.tables import FILTERED_EVENTS, RAW_EVENTS, SCENARIO_DAILY
+from telemetry_core.annotations import Annotation, AnnotationStore, platform_id
 from telemetry_core.landing import landing_files
+from telemetry_core.sql import utc_naive
 
 # File times come from the kernel's coarse clock (or whole seconds on some network filesystems)
 # and run start times from time.time(): comparing with this much slack can only cause an extra
 # re-run of an hour, never miss a file.
 CLOCK_MARGIN_S = 1.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -178,6 +183,20 @@ def late_hour_requests(
     return requests
 
 
+def late_data_annotation(request: RunRequest) -> Annotation:
+    """What the charts show over an hour re-run for late files (one per new set of files)."""
+    window = hourly_partitions.time_window_for_partition_key(request.partition_key)
+    files = int(request.tags["telemetry/late_files"])
+    return Annotation(
+        starts_at=utc_naive(window.start), ends_at=utc_naive(window.end), kind="late_data",
+        text=f"{files} landing file(s) arrived after {window.start:%H:%M} was processed "
+             f"(newest {request.tags['telemetry/newest_late_file']}): the hour and its day "
+             "are run again",
+        source="platform:late_landing_files",
+        annotation_id=platform_id("late_data", request.run_key),
+    )
+
+
 def later_hour_requests(
     records: _Records, filtered_after: int | None, since: datetime
 ) -> tuple[list[RunRequest], int | None]:
@@ -246,6 +265,7 @@ def evaluate_late_data(
     landing_dir: Path,
     cursor: str | None,
     settings: AutomationPolicy,
+    annotations: AnnotationStore | None = None,
 ) -> SensorResult:
     scan_started = time.time()
     previous = LateDataCursor.parse(cursor)
@@ -258,6 +278,12 @@ def evaluate_late_data(
     unfinished = list(instance.get_run_records(RunsFilter(statuses=list(UNFINISHED_STATUSES))))
     records = _Records(instance)
     requests = late_hour_requests(records, landing_dir, hours, previous.files_after)
+    if annotations is not None and requests:
+        try:
+            annotations.add(late_data_annotation(request) for request in requests)
+        except OSError:
+            # The re-runs matter more than their note on the chart: they are requested anyway.
+            log.exception("could not record the late-data annotations")
     later, filtered_after = later_hour_requests(records, previous.filtered_after, since)
     requests += later
     requests += stale_day_requests(records, days, unfinished)
@@ -286,4 +312,5 @@ def late_landing_files(context: SensorEvaluationContext, store: TelemetryStore,
                        automation: AutomationSettings):
     return evaluate_late_data(
         context.instance, store.settings.landing_dir, context.cursor, automation.policy,
+        AnnotationStore(store.settings.lake_dir),
     )

@@ -1,4 +1,7 @@
-"""Every failed run, posted to the failure webhooks with its first error and a link to it."""
+"""Every failed run: an annotation on the charts, and a post to the failure webhooks, with its
+first error and a link to it."""
+
+from datetime import UTC, datetime
 
 from dagster import DefaultSensorStatus, RunFailureSensorContext, run_failure_sensor
 
@@ -9,8 +12,9 @@ from telemetry_assets.jobs import (
     RANGE_START_TAG,
     TRIGGER_TAG,
 )
-from telemetry_assets.resources import AutomationSettings
+from telemetry_assets.resources import AutomationSettings, TelemetryStore
 from telemetry_assets.webhooks import message, notify, slack_escaped
+from telemetry_core.annotations import MAX_TEXT_CHARS, Annotation, AnnotationStore, platform_id
 
 
 def failure_report(context: RunFailureSensorContext, ui_url: str | None) -> dict:
@@ -45,20 +49,37 @@ def failure_report(context: RunFailureSensorContext, ui_url: str | None) -> dict
     )
 
 
+def failure_annotation(context: RunFailureSensorContext, report: dict) -> Annotation:
+    run = context.dagster_run
+    details = report["details"]
+    record = context.instance.get_run_record_by_id(run.run_id)
+    ended = record.end_time if record and record.end_time else datetime.now(UTC).timestamp()
+    where = f" for {details['partitions']}" if details["partitions"] else ""
+    return Annotation(
+        starts_at=datetime.fromtimestamp(ended, UTC).replace(tzinfo=None), kind="run_failed",
+        text=f"run of {run.job_name}{where} failed: {details['error']}"[:MAX_TEXT_CHARS],
+        source="platform:run_failure", link=details["run_url"],
+        annotation_id=platform_id("run_failed", run.run_id),
+    )
+
+
 @run_failure_sensor(
     name="run_failure_webhook",
     default_status=DefaultSensorStatus.RUNNING,
-    description="Posts every failed run as JSON (Slack-compatible `text` plus `details`) to "
-    "the comma-separated URLs in TELEMETRY_FAILURE_WEBHOOK_URLS.",
+    description="Records every failed run as an annotation (context.annotations) and posts it "
+    "as JSON (Slack-compatible `text` plus `details`) to the comma-separated URLs in "
+    "TELEMETRY_FAILURE_WEBHOOK_URLS.",
 )
-def run_failure_webhook(context: RunFailureSensorContext, automation: AutomationSettings) -> None:
+def run_failure_webhook(context: RunFailureSensorContext, automation: AutomationSettings,
+                        store: TelemetryStore) -> None:
     policy = automation.policy
+    report = failure_report(context, policy.dagster_ui_url)
+    AnnotationStore(store.settings.lake_dir).add([failure_annotation(context, report)])
     if not policy.failure_webhooks:
         context.log.info("TELEMETRY_FAILURE_WEBHOOK_URLS is not set: run "
                          f"{context.dagster_run.run_id} is not reported")
         return
-    deliveries = notify(list(policy.failure_webhooks),
-                        failure_report(context, policy.dagster_ui_url))
+    deliveries = notify(list(policy.failure_webhooks), report)
     failed = [f"{delivery.url}: {delivery.error}" for delivery in deliveries if not delivery.ok]
     if failed:
         # Shown on the sensor's tick and on the failed run's own log.

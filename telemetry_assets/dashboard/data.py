@@ -23,6 +23,7 @@ from telemetry_assets.mood.burn_rates import (
 from telemetry_assets.mood.pulse import Pulse, current_pulse
 from telemetry_assets.partitions import hourly_partitions, keys_in
 from telemetry_assets.tables import (
+    ANNOTATIONS,
     EVENT_OUTCOMES,
     MINUTE_AGGREGATE,
     MINUTE_LATENCY,
@@ -40,6 +41,8 @@ from telemetry_assets.tables import (
 
 HEATMAP_BUCKET_MINUTES = 10
 PARTNERS_SHOWN = 15
+# A range annotation shown on a day began at most this long before it.
+ANNOTATION_LOOK_BACK = timedelta(days=7)
 
 # Per scenario: the chosen day, the selected days, and the error-budget window (whole days, the
 # mood policy's) up to the chosen day, all from published.scenario_daily.
@@ -138,6 +141,9 @@ class DashboardData:
     notifications: list[dict[str, Any]] = field(default_factory=list)
     # The day's attainment of the objectives beyond availability (slos.yaml's latency ones).
     objectives: list[dict[str, Any]] = field(default_factory=list)
+    # What people and the platform noted on the day (context.annotations), oldest first.
+    annotations: list[dict[str, Any]] = field(default_factory=list)
+    service: str | None = None
     # Damaged lake files the figures were read without, each with its repair.
     damage: tuple[str, ...] = ()
     pulse: Pulse | None = None
@@ -166,6 +172,14 @@ class DashboardData:
         if any(row["scenario_id"] == subject for row in self.scenarios):
             return subject
         return subject.rpartition("/")[0] or subject
+
+    @property
+    def chart_annotations(self) -> list[dict[str, Any]]:
+        """The day's annotations about the zoomed scenario: for all, its service or itself."""
+        wanted = {("scenario", (self.scenario_id or "").lower()),
+                  ("service", (self.service or "").lower())}
+        return [row for row in self.annotations if row["scope"] == "all"
+                or (row["scope"], (row["scope_value"] or "").lower()) in wanted]
 
     def mood_of(self, scenario_id: str):
         if self.mood is None:
@@ -230,6 +244,9 @@ class DayFigures:
     episodes: list[Episode]
     quality: dict[str, dict[str, int]]
     objectives: list[dict[str, Any]] = field(default_factory=list)
+    annotations: list[dict[str, Any]] = field(default_factory=list)
+    # The zoomed scenario's service, for the annotations scoped to it.
+    service: str | None = None
 
 
 def _day_window(day: date) -> TimeWindow:
@@ -263,6 +280,7 @@ def day_reads(selection: Selection, policy: MoodPolicy) -> dict[Table, TimeWindo
         EVENT_OUTCOMES: day,
         REJECTED_EVENTS: day,
         VALIDATED: day,
+        ANNOTATIONS: TimeWindow(day.start - ANNOTATION_LOOK_BACK, day.end),
     }
 
 
@@ -377,6 +395,23 @@ def gather_day(con: duckdb.DuckDBPyConnection, selection: Selection,
             order by objective_met, attainment_pct - target_pct, scenario_id, objective
         """, {"day": day})
 
+    annotations = []
+    if ANNOTATIONS.qualified_name in views:
+        annotations = _rows(con, f"""
+            select annotation_id, starts_at, ends_at, scope, scope_value, kind, text, source,
+                link
+            from {ANNOTATIONS.qualified_name}
+            where starts_at < cast($end as timestamp)
+                and coalesce(ends_at, starts_at) >= cast($start as timestamp)
+            order by starts_at, created_at, annotation_id
+        """, {"start": start, "end": end})
+    service = None
+    if scenario_id and SCENARIOS.qualified_name in views:
+        found_service = con.execute(
+            f"select max(service) from {SCENARIOS.qualified_name} where scenario_id = $id",
+            {"id": scenario_id}).fetchone()
+        service = found_service[0] if found_service else None
+
     return DayFigures(
         selection=Selection(day, selection.days, scenario_id),
         scenarios=scenarios,
@@ -387,6 +422,8 @@ def gather_day(con: duckdb.DuckDBPyConnection, selection: Selection,
         episodes=found,
         quality=quality,
         objectives=objectives,
+        annotations=annotations,
+        service=service,
     )
 
 
@@ -422,6 +459,8 @@ def compose(live: LiveFigures, day: DayFigures, policy: MoodPolicy,
         policy=policy,
         notifications=live.notifications,
         objectives=day.objectives,
+        annotations=day.annotations,
+        service=day.service,
         damage=damage,
         pulse=live.pulse,
         provisional_since=live.provisional_since,

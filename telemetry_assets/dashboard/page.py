@@ -3,7 +3,7 @@
 import html
 import json
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ PULSE_PATH = "/api/pulse"
 PULSE_REFRESH_MS = 5_000
 PULSE_STREAM_PATH = "/api/pulse/stream"
 EPISODE_FILL = {"degraded": "rgba(212, 167, 44, 0.25)", "breaching": "rgba(207, 34, 46, 0.22)"}
+ANNOTATION_COLOUR = "#8250df"
+ANNOTATION_FILL = "rgba(130, 80, 223, 0.10)"
 
 
 @cache
@@ -95,6 +97,7 @@ def minute_figure(data: DashboardData) -> go.Figure:
         if episode.scenario_id == data.scenario_id:
             figure.add_vrect(x0=episode.start, x1=episode.end, line_width=0,
                              fillcolor=EPISODE_FILL[episode.state], layer="below")
+    _add_annotation_markers(figure, data)
     return _layout(
         figure, 340,
         title={"text": f"{_chart_text(data.scenario_id)}: availability per minute, "
@@ -104,6 +107,32 @@ def minute_figure(data: DashboardData) -> go.Figure:
         yaxis2={"title": "failed", "overlaying": "y", "side": "right", "showgrid": False},
         bargap=0,
     )
+
+
+def _add_annotation_markers(figure: go.Figure, data: DashboardData) -> None:
+    """A dotted line at each annotation's start (a band over a range) and a marker at the top of
+    the chart whose hover text says what it was, clipped to the day."""
+    shown = data.chart_annotations
+    if not shown:
+        return
+    day_start = datetime.combine(data.selection.day, datetime.min.time())
+    day_end = day_start + timedelta(days=1)
+    starts = [max(row["starts_at"], day_start) for row in shown]
+    for row, start in zip(shown, starts, strict=True):
+        if row["ends_at"] and row["ends_at"] > start:
+            figure.add_vrect(x0=start, x1=min(row["ends_at"], day_end), line_width=0,
+                             fillcolor=ANNOTATION_FILL, layer="below")
+        figure.add_vline(x=start, line={"dash": "dot", "width": 1, "color": ANNOTATION_COLOUR})
+    figure.add_trace(go.Scatter(
+        x=starts, y=[1.0] * len(shown), yaxis="y3", mode="markers", name="annotations",
+        marker={"symbol": "triangle-down", "size": 11, "color": ANNOTATION_COLOUR},
+        customdata=[row["link"] or "" for row in shown],
+        hovertext=[_chart_text(f"{row['kind']}: {row['text']} ({row['source']})")
+                   for row in shown],
+        hoverinfo="text+x",
+    ))
+    figure.update_layout(yaxis3={"overlaying": "y", "range": [0, 1.05], "visible": False,
+                                 "fixedrange": True})
 
 
 def heatmap_figure(data: DashboardData) -> go.Figure:

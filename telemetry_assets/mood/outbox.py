@@ -21,6 +21,7 @@ from telemetry_assets.lake import Lake
 from telemetry_assets.mood.burn_rates import MoodReport, ScenarioMood, describe, format_duration
 from telemetry_assets.tables import MOOD_NOTIFICATIONS
 from telemetry_assets.webhooks import message, post_json, slack_escaped
+from telemetry_core.annotations import Annotation, AnnotationStore, platform_id
 from telemetry_core.sql import compute_connection
 
 MAX_ATTEMPTS = 3
@@ -159,6 +160,23 @@ def retry_failed(lake: Lake) -> tuple[int, int]:
     return _deliver(lake, rows, pending)
 
 
+def episode_annotation(mood: ScenarioMood, previous: str, notification_id: str,
+                       text: str) -> Annotation | None:
+    """The start or the end of an incident (a breaching episode) as an annotation on the
+    scenario's charts; other changes are in the notifications list only."""
+    if (mood.state == "breaching") == (previous == "breaching"):
+        return None
+    # A latency objective's subject is `scenario/objective`: the annotation is its scenario's.
+    scenario_id = mood.scenario_id if mood.kind == "availability" else \
+        mood.scenario_id.rpartition("/")[0] or mood.scenario_id
+    return Annotation(
+        starts_at=mood.as_of, scope="scenario", scope_value=scenario_id,
+        kind="incident_start" if mood.state == "breaching" else "incident_end",
+        text=text, source="platform:service_mood",
+        annotation_id=platform_id("mood", notification_id),
+    )
+
+
 def notify_changes(
     lake: Lake, report: MoodReport | None, urls: list[str], now: datetime | None = None,
 ) -> Evaluation:
@@ -169,7 +187,7 @@ def notify_changes(
     known = {row["notification_id"] for row in rows}
     previous_states = last_states(rows)
     recorded_at = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
-    new_rows, changes = [], []
+    new_rows, changes, episodes = [], [], []
     for mood in report.scenarios:
         # A scenario never notified about is taken to have been healthy.
         previous = previous_states.get(mood.scenario_id, "healthy")
@@ -179,6 +197,10 @@ def notify_changes(
             continue
         body = payload(mood, previous, report, notification_id)
         changes.append(f"{mood.scenario_id} {previous} -> {mood.state}")
+        episode = episode_annotation(mood, previous, notification_id,
+                                     describe(mood, report.policy.rules))
+        if episode is not None:
+            episodes.append(episode)
         for url in urls or [""]:
             new_rows.append({
                 "notification_id": notification_id,
@@ -200,5 +222,7 @@ def notify_changes(
     rows.extend(new_rows)
     _save(lake, rows)
     lake.publish_views([MOOD_NOTIFICATIONS])
+    # After the outbox, whose ids make a repeated evaluation find nothing new to note.
+    AnnotationStore(lake.root).add(episodes)
     delivered, failed = _deliver(lake, rows, [row for row in new_rows if row["url"]])
     return Evaluation(report.as_of, changes, delivered, failed)

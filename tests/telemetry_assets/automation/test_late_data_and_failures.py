@@ -22,6 +22,7 @@ from telemetry_assets.automation.run_failure import failure_report, run_failure_
 from telemetry_assets.definitions import defs
 from telemetry_assets.resources import RESOURCES
 from telemetry_cli.launcher import RunFailed
+from telemetry_core.annotations import AnnotationStore
 from tests.events import wire_event
 from tests.helpers import write_landing
 from tests.platform import run_requested
@@ -87,6 +88,12 @@ def test_late_file_reruns_its_hour_then_its_day_and_counts_once(platform):
     assert request.tags["dagster/sensor_name"] == "late_landing_files"
     # Until the hour has run again the day would read the old hour: it is not requested yet.
     assert targets(evaluate(platform, quiet.cursor)) == [("hourly_pipeline", HOUR_KEY)]
+    # The charts say why the hour moved, once, however often the sensor noticed it.
+    (noted,) = AnnotationStore(platform.settings.lake_dir).between(DAY, DAY + timedelta(days=1))
+    assert (noted.kind, noted.scope, noted.starts_at, noted.ends_at) == (
+        "late_data", "all", HOUR.replace(tzinfo=None), HOUR.replace(tzinfo=None, hour=11))
+    assert "1 landing file(s) arrived after 10:00" in noted.text
+    assert "late-batch.jsonl" in noted.text and noted.source == "platform:late_landing_files"
     assert platform.instance.get_run_by_id(run_requested(platform.instance, request)).is_success
     assert day_totals(platform) == (3, 2)
 
@@ -188,9 +195,19 @@ def test_failure_report_that_cannot_be_delivered_fails_the_tick(platform, monkey
         run_failure_webhook(failure_context(platform))
 
 
-def test_without_a_webhook_a_failure_is_only_logged(platform, monkeypatch):
+def test_without_a_webhook_a_failure_is_an_annotation_only(platform, monkeypatch):
     monkeypatch.delenv("TELEMETRY_FAILURE_WEBHOOK_URLS", raising=False)
-    assert run_failure_webhook(failure_context(platform)) is None
+    monkeypatch.setenv("TELEMETRY_DAGSTER_UI_URL", "http://dagster.example:3000")
+    context = failure_context(platform)
+    assert run_failure_webhook(context) is None
+    run_failure_webhook(context)  # a second tick about the same run notes nothing new
+    store = AnnotationStore(platform.settings.lake_dir)
+    (noted,) = store.between(datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=1),
+                             datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=1))
+    assert noted.kind == "run_failed" and noted.source == "platform:run_failure"
+    assert noted.text.startswith(f"run of daily_pipeline for {DAY_KEY}...{DAY_KEY} failed: ")
+    assert "has not been materialized" in noted.text
+    assert noted.link == f"http://dagster.example:3000/runs/{context.dagster_run.run_id}"
 
 
 def test_failure_report_escapes_the_error_for_slack_and_keeps_its_link(platform):

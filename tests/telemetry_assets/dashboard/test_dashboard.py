@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import urllib.parse
 import urllib.request
-from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -21,13 +20,11 @@ from telemetry_assets.dashboard.data import Selection
 from telemetry_assets.dashboard.server import create_app
 from telemetry_assets.definitions import defs
 from telemetry_assets.resources import RESOURCES
-from telemetry_synth import generate_landing
 from tests.events import wire_event
 from tests.helpers import HOSTILE, HTML_ID, SLACK_ID, serve_asgi
+from tests.telemetry_assets.dashboard.conftest import DAY
 
-DAY = datetime(2026, 11, 20, tzinfo=UTC)
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-SHIPPED_REFERENCE = Path(__file__).resolve().parents[3] / "data" / "reference"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHARTS = ("minute_chart", "heatmap_chart", "daily_chart")
 
@@ -93,34 +90,6 @@ class PageReader(HTMLParser):
 
 def number(text: str) -> int:
     return int(text.replace(",", ""))
-
-
-@pytest.fixture
-def published_day(platform):
-    # The shipped reference (50 scenarios) makes a page like the one people see.
-    shutil.copytree(SHIPPED_REFERENCE, platform.settings.reference_dir, dirs_exist_ok=True)
-    summary = generate_landing(
-        platform.settings.landing_dir, platform.settings.reference_dir, DAY,
-        DAY.replace(day=21), events_per_hour=2_000, seed=11, files_per_hour=2,
-    )
-    # Files no hour reads: in no hour folder, named like no landing file, before the partitions.
-    events = platform.settings.landing_dir / "events"
-    (events / "stray.jsonl").write_text("{}\n")
-    (events / "date=2026-11-20" / "hour=10" / "notes.txt").write_text("{}\n")
-    (events / "date=1970-01-01" / "hour=00").mkdir(parents=True)
-    (events / "date=1970-01-01" / "hour=00" / "epoch.jsonl").write_text("{}\n")
-    platform.run_reference()
-    platform.run_hours(*[f"2026-11-20-{hour:02d}:00" for hour in range(24)])
-    platform.run_days("2026-11-20")
-    return summary
-
-
-@pytest.fixture
-def served(platform, monkeypatch):
-    # A tenth of the demo's traffic: a lower minimum lets its 5-minute windows be judged.
-    monkeypatch.setenv("TELEMETRY_MOOD_MIN_REQUESTS", "5")
-    with serve_asgi(create_app()) as url:
-        yield url
 
 
 def chromium(tmp_path: Path, url: str, *action: str) -> str:

@@ -17,6 +17,7 @@ from telemetry_assets.automation.service_mood import service_mood_sensor
 from telemetry_assets.mood.outbox import read_notifications
 from telemetry_assets.resources import RESOURCES
 from telemetry_assets.tables import MOOD_NOTIFICATIONS
+from telemetry_core.annotations import AnnotationStore
 from tests.events import wire_event
 from tests.helpers import HOSTILE, SLACK_ID, write_landing
 
@@ -173,6 +174,15 @@ def test_one_breaching_and_one_healthy_notification_over_an_outage_and_its_recov
     assert "no change of state" in said
     assert [details(p)["state"] for p in steady.received] == ["breaching", "healthy"]
     assert [details(p)["state"] for p in flaky.received] == ["breaching", "breaching", "healthy"]
+
+    # The incident's start and end are on the scenario's charts, once each.
+    noted = AnnotationStore(platform.settings.lake_dir).between(OUTAGE, OUTAGE + timedelta(
+        hours=2))
+    assert [(a.kind, a.starts_at, a.scope, a.scope_value) for a in noted] == [
+        ("incident_start", datetime(2026, 11, 20, 10, 44), "scenario", "checkout.quote"),
+        ("incident_end", datetime(2026, 11, 20, 11, 2), "scenario", "checkout.quote")]
+    assert noted[0].text.startswith("checkout.quote (Purchase quote) is breaching: burning")
+    assert noted[0].source == "platform:service_mood"
 
     recorded = platform.query(
         f"select state, url, status from {MOOD_NOTIFICATIONS.qualified_name}"

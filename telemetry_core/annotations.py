@@ -1,0 +1,228 @@
+"""Annotations: what happened beside the numbers (a deploy, an incident, a late file, a failed
+run), with a time or a time range, a scope, a kind, a text, a source and an optional link.
+
+They live in the lake as `context.annotations`, one Parquet file per UTC day of their start, read
+through the same views as every other table. People write them with `telemetry annotate` or the
+receiver's `POST /v1/annotations`; the platform writes its own (source `platform:…`) with an id
+derived from what they describe, so noticing the same thing twice records it once. Writers of one
+day take turns on a lock file and replace the day's file atomically: a crash leaves the previous
+file, two writers never lose each other's rows.
+"""
+
+import csv
+import fcntl
+import hashlib
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from telemetry_core.durable import ensure_dir, replacing
+from telemetry_core.sql import utc_naive
+
+SCOPES = ("all", "service", "scenario", "partner")
+MAX_TEXT_CHARS = 2000
+MAX_LINK_CHARS = 2000
+MAX_SOURCE_CHARS = 100
+KIND = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+# The lake's layout (telemetry_assets/lake.py): <schema>/<table>/<YYYY-MM-DD>/data.parquet.
+TABLE_PATH = ("context", "annotations")
+
+SCHEMA = pa.schema([
+    ("annotation_id", pa.string()),
+    ("starts_at", pa.timestamp("us")),
+    ("ends_at", pa.timestamp("us")),
+    ("scope", pa.string()),
+    ("scope_value", pa.string()),
+    ("kind", pa.string()),
+    ("text", pa.string()),
+    ("source", pa.string()),
+    ("link", pa.string()),
+    ("created_at", pa.timestamp("us")),
+])
+
+
+class AnnotationError(ValueError):
+    """An annotation that cannot be recorded: the field, and why."""
+
+    def __init__(self, field_name: str, reason: str):
+        super().__init__(f"{field_name}: {reason}")
+        self.field = field_name
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Annotation:
+    starts_at: datetime
+    kind: str
+    text: str
+    source: str
+    ends_at: datetime | None = None
+    scope: str = "all"
+    scope_value: str | None = None
+    link: str | None = None
+    annotation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    created_at: datetime = field(default_factory=lambda: utc_naive(datetime.now(UTC)))
+
+    @property
+    def last_moment(self) -> datetime:
+        return self.ends_at or self.starts_at
+
+    def as_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def platform_id(*parts: object) -> str:
+    """A stable id for an annotation the platform writes about `parts`."""
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
+
+
+def parse_time(value: Any, field_name: str) -> datetime:
+    """ISO-8601 (a `Z` or an offset; naive is UTC), as the warehouse's naive UTC."""
+    if isinstance(value, datetime):
+        return utc_naive(value)
+    if not isinstance(value, str) or not value.strip():
+        raise AnnotationError(field_name, "must be an ISO-8601 time, e.g. 2026-11-20T10:15:00Z")
+    try:
+        return utc_naive(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
+    except ValueError:
+        raise AnnotationError(field_name, f"{value!r} is not an ISO-8601 time") from None
+
+
+@dataclass(frozen=True)
+class KnownScopes:
+    """The scenario ids and services of scenarios.csv (lower-cased), to refuse unknown ones."""
+
+    scenarios: frozenset[str]
+    services: frozenset[str]
+
+    @classmethod
+    def from_reference(cls, reference_dir: Path) -> "KnownScopes":
+        path = reference_dir / "scenarios.csv"
+        if not path.exists():
+            return cls(frozenset(), frozenset())
+        with path.open(newline="") as file:
+            rows = list(csv.DictReader(file))
+        return cls(frozenset((row.get("scenario_id") or "").strip().lower() for row in rows),
+                   frozenset((row.get("service") or "").strip().lower() for row in rows))
+
+
+def parse_scope(text: str, known: KnownScopes | None) -> tuple[str, str | None]:
+    """`all`, `service:NAME`, `scenario:ID` or `partner:ID`."""
+    kind, _, value = (text or "").strip().partition(":")
+    kind, value = kind.strip().lower(), value.strip()
+    if kind not in SCOPES:
+        raise AnnotationError("scope", f"unknown scope {text!r}: one of all, service:NAME, "
+                                       "scenario:ID, partner:ID")
+    if kind == "all":
+        if value:
+            raise AnnotationError("scope", "`all` takes no value")
+        return kind, None
+    if not value:
+        raise AnnotationError("scope", f"`{kind}` needs a value, e.g. {kind}:checkout")
+    # Partners need not be in customers.csv: traffic names partners the reference does not.
+    if known is not None and kind in ("scenario", "service"):
+        names = known.scenarios if kind == "scenario" else known.services
+        if value.lower() not in names:
+            raise AnnotationError("scope", f"unknown {kind} {value!r} (not in scenarios.csv)")
+    return kind, value
+
+
+def build(fields: Mapping[str, Any], source: str, known: KnownScopes | None,
+          now: datetime | None = None) -> Annotation:
+    """An annotation from what a person gave (the JSON body, or the CLI's options), checked."""
+    unknown = set(fields) - {"start", "end", "scope", "kind", "text", "link"}
+    if unknown:
+        raise AnnotationError(sorted(unknown)[0], "unknown field")
+    starts_at = (parse_time(fields["start"], "start") if fields.get("start") is not None
+                 else utc_naive(now or datetime.now(UTC)))
+    ends_at = parse_time(fields["end"], "end") if fields.get("end") is not None else None
+    if ends_at is not None and ends_at < starts_at:
+        raise AnnotationError("end", f"ends at {ends_at:%Y-%m-%d %H:%M:%S}, before it starts "
+                                     f"({starts_at:%Y-%m-%d %H:%M:%S} UTC)")
+    scope, scope_value = parse_scope(str(fields.get("scope") or "all"), known)
+    kind = fields.get("kind", "note")
+    if not isinstance(kind, str) or not KIND.fullmatch(kind):
+        raise AnnotationError("kind", "must be a lower-case word of at most 40 characters "
+                                      "(letters, digits, - and _), e.g. deploy")
+    text = fields.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise AnnotationError("text", "is required")
+    if len(text) > MAX_TEXT_CHARS:
+        raise AnnotationError("text", f"is {len(text):,} characters; at most "
+                                      f"{MAX_TEXT_CHARS:,}")
+    link = fields.get("link")
+    if link is not None:
+        if not isinstance(link, str) or not re.match(r"https?://\S+$", link):
+            raise AnnotationError("link", "must be an http(s) URL")
+        if len(link) > MAX_LINK_CHARS:
+            raise AnnotationError("link", f"is longer than {MAX_LINK_CHARS:,} characters")
+    return Annotation(starts_at=starts_at, ends_at=ends_at, scope=scope,
+                      scope_value=scope_value, kind=kind, text=text.strip(),
+                      source=source[:MAX_SOURCE_CHARS], link=link)
+
+
+class AnnotationStore:
+    """The annotations of a lake (its root folder)."""
+
+    def __init__(self, lake_dir: Path):
+        self.table_dir = Path(lake_dir).joinpath(*TABLE_PATH)
+
+    def day_path(self, day: date) -> Path:
+        return self.table_dir / f"{day:%Y-%m-%d}" / "data.parquet"
+
+    @contextmanager
+    def _day_lock(self, day: date):
+        ensure_dir(self.table_dir)
+        # Beside the day folders, where no `*/data.parquet` glob looks.
+        with open(self.table_dir / f".{day:%Y-%m-%d}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def _read_day(self, day: date) -> list[Annotation]:
+        path = self.day_path(day)
+        if not path.exists():
+            return []
+        return [Annotation(**row) for row in pq.read_table(path, schema=SCHEMA).to_pylist()]
+
+    def add(self, annotations: Iterable[Annotation]) -> list[Annotation]:
+        """Record the annotations whose ids are new; returns those."""
+        by_day: dict[date, list[Annotation]] = {}
+        for annotation in annotations:
+            by_day.setdefault(annotation.starts_at.date(), []).append(annotation)
+        added = []
+        for day, batch in sorted(by_day.items()):
+            with self._day_lock(day):
+                rows = self._read_day(day)
+                known = {row.annotation_id for row in rows}
+                new = [a for a in {a.annotation_id: a for a in batch}.values()
+                       if a.annotation_id not in known]
+                if not new:
+                    continue
+                rows += new
+                rows.sort(key=lambda a: (a.starts_at, a.created_at, a.annotation_id))
+                table = pa.Table.from_pylist([row.as_row() for row in rows], schema=SCHEMA)
+                with replacing(self.day_path(day)) as temporary:
+                    pq.write_table(table, temporary, compression="zstd")
+                added += new
+        return added
+
+    def between(self, start: datetime, end: datetime,
+                looked_back: timedelta = timedelta(days=7)) -> list[Annotation]:
+        """The annotations that overlap [start, end): started before `end` and not over before
+        `start` (ranges that began up to `looked_back` earlier included), oldest first."""
+        start, end = utc_naive(start), utc_naive(end)
+        found = []
+        day = (start - looked_back).date()
+        while day <= end.date():
+            found += [a for a in self._read_day(day)
+                      if a.starts_at < end and a.last_moment >= start]
+            day += timedelta(days=1)
+        return sorted(found, key=lambda a: (a.starts_at, a.created_at, a.annotation_id))
