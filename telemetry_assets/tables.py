@@ -50,10 +50,14 @@ UNREAD_LANDING_FILES = Table("quality", "unread_landing_files", Grain.SNAPSHOT,
 MOOD_NOTIFICATIONS = Table("alerts", "mood_notifications", Grain.SNAPSHOT,
                            written_by="service_mood")
 
-# What people and the platform noted beside the figures (telemetry_core/annotations.py): written
-# by `telemetry annotate`, the receiver and the sensors, not by an asset of a job.
+# Recorded by people and processes, not computed by an asset of a job (telemetry_core/recorded.py).
+# What people and the platform noted beside the figures (telemetry_core/annotations.py).
 ANNOTATIONS = Table("context", "annotations", Grain.DAY)
-RECORDED_TABLES = (ANNOTATIONS,)
+# Batch jobs as a source (telemetry_ingest/batch.py): each run, and its console lines, filed
+# under the day the run started.
+JOB_RUNS = Table("context", "job_runs", Grain.DAY)
+CONSOLE_LINES = Table("context", "console_lines", Grain.DAY)
+RECORDED_TABLES = (ANNOTATIONS, JOB_RUNS, CONSOLE_LINES)
 
 # The tables the pipeline's assets write.
 TABLES = tuple(value for value in tuple(globals().values())

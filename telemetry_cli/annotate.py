@@ -2,20 +2,15 @@
 
 import getpass
 import sys
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import click
 from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from telemetry_core.annotations import (
-    AnnotationError,
-    AnnotationStore,
-    KnownScopes,
-    build,
-    parse_time,
-)
+from telemetry_cli.options import utc_day
+from telemetry_core.annotations import AnnotationError, AnnotationStore, KnownScopes, build
 from telemetry_core.settings import Settings
 
 
@@ -48,19 +43,18 @@ def annotate(text: str, kind: str, scope: str, start: str | None, end: str | Non
     AnnotationStore(settings.lake_dir).add([annotation])
     when = f"{annotation.starts_at:%Y-%m-%d %H:%M:%S}" + (
         f" → {annotation.ends_at:%Y-%m-%d %H:%M:%S}" if annotation.ends_at else "")
-    _out().print(f"recorded {annotation.kind} annotation {annotation.annotation_id} at {when} "
-                 f"UTC, scope {annotation.scope}"
-                 + (f":{annotation.scope_value}" if annotation.scope_value else ""))
+    scope = annotation.scope + (f":{annotation.scope_value}" if annotation.scope_value else "")
+    # Text, not markup: a partner or scenario id is user data.
+    _out().print(Text(f"recorded {annotation.kind} annotation {annotation.annotation_id} at "
+                      f"{when} UTC, scope {scope}"), soft_wrap=True)
 
 
 @click.command()
-@click.option("--date", "day", required=True, help="A UTC day, YYYY-MM-DD.")
-def annotations(day: str) -> None:
+@click.option("--date", "day", required=True, callback=utc_day,
+              help="A UTC day: YYYY-MM-DD, today or yesterday.")
+def annotations(day: date) -> None:
     """List the annotations that overlap a UTC day, oldest first."""
-    try:
-        start = parse_time(day, "date").replace(hour=0, minute=0, second=0, microsecond=0)
-    except AnnotationError as error:
-        raise click.BadParameter(str(error.reason), param_hint="--date") from None
+    start = datetime.combine(day, datetime.min.time())
     found = AnnotationStore(Settings.from_env().lake_dir).between(start, start + timedelta(days=1))
     if not found:
         _out().print(f"no annotations on {start:%Y-%m-%d}")

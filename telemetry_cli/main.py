@@ -18,6 +18,8 @@ from rich.text import Text
 
 from telemetry_cli.annotate import annotate, annotations
 from telemetry_cli.dashboard import dashboard
+from telemetry_cli.job import job
+from telemetry_cli.options import utc_day
 from telemetry_cli.slo import slo as slo_group
 from telemetry_cli.statement import statement
 from telemetry_core.settings import Settings
@@ -36,19 +38,6 @@ def _moment(_ctx, _param, value: str | None) -> datetime | None:
         return parse_moment(value)
     except BadRange as error:
         raise click.BadParameter(str(error)) from error
-
-
-def _day(_ctx, _param, value: str) -> date:
-    today = datetime.now(UTC).date()
-    named = {"today": today, "yesterday": today - timedelta(days=1)}
-    if value.strip().lower() in named:
-        return named[value.strip().lower()]
-    try:
-        return datetime.strptime(value.strip(), "%Y-%m-%d").date()
-    except ValueError as error:
-        raise click.BadParameter(
-            f"{value!r} is not a day: give YYYY-MM-DD (e.g. 2026-11-20), today or yesterday (UTC)"
-        ) from error
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -275,7 +264,7 @@ def print_availability(day: date) -> None:
 
 
 @main.command()
-@click.option("--date", "day", required=True, callback=_day,
+@click.option("--date", "day", required=True, callback=utc_day,
               help="The day (UTC): 2026-11-20, today or yesterday.")
 def availability(day: date) -> None:
     """Print the published availability of every scenario for one day."""
@@ -356,3 +345,4 @@ main.add_command(slo_group)
 main.add_command(statement)
 main.add_command(annotate)
 main.add_command(annotations)
+main.add_command(job)

@@ -5,26 +5,22 @@ They live in the lake as `context.annotations`, one Parquet file per UTC day of 
 through the same views as every other table. People write them with `telemetry annotate` or the
 receiver's `POST /v1/annotations`; the platform writes its own (source `platform:…`) with an id
 derived from what they describe, so noticing the same thing twice records it once. Writers of one
-day take turns on a lock file and replace the day's file atomically: a crash leaves the previous
-file, two writers never lose each other's rows.
+day take turns and replace the day's file atomically (telemetry_core/recorded.py).
 """
 
 import csv
-import fcntl
 import hashlib
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from telemetry_core.durable import ensure_dir, replacing
+from telemetry_core.recorded import RecordedTable
 from telemetry_core.sql import utc_naive
 
 SCOPES = ("all", "service", "scenario", "partner")
@@ -32,7 +28,6 @@ MAX_TEXT_CHARS = 2000
 MAX_LINK_CHARS = 2000
 MAX_SOURCE_CHARS = 100
 KIND = re.compile(r"[a-z][a-z0-9_-]{0,39}")
-# The lake's layout (telemetry_assets/lake.py): <schema>/<table>/<YYYY-MM-DD>/data.parquet.
 TABLE_PATH = ("context", "annotations")
 
 SCHEMA = pa.schema([
@@ -173,56 +168,23 @@ class AnnotationStore:
     """The annotations of a lake (its root folder)."""
 
     def __init__(self, lake_dir: Path):
-        self.table_dir = Path(lake_dir).joinpath(*TABLE_PATH)
+        self.table = RecordedTable(
+            lake_dir, *TABLE_PATH, SCHEMA, key=lambda row: (row["annotation_id"],),
+            day_of=lambda row: row["starts_at"].date(),
+            order=lambda row: (row["starts_at"], row["created_at"], row["annotation_id"]))
 
     def day_path(self, day: date) -> Path:
-        return self.table_dir / f"{day:%Y-%m-%d}" / "data.parquet"
-
-    @contextmanager
-    def _day_lock(self, day: date):
-        ensure_dir(self.table_dir)
-        # Beside the day folders, where no `*/data.parquet` glob looks.
-        with open(self.table_dir / f".{day:%Y-%m-%d}.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
-
-    def _read_day(self, day: date) -> list[Annotation]:
-        path = self.day_path(day)
-        if not path.exists():
-            return []
-        return [Annotation(**row) for row in pq.read_table(path, schema=SCHEMA).to_pylist()]
+        return self.table.day_path(day)
 
     def add(self, annotations: Iterable[Annotation]) -> list[Annotation]:
         """Record the annotations whose ids are new; returns those."""
-        by_day: dict[date, list[Annotation]] = {}
-        for annotation in annotations:
-            by_day.setdefault(annotation.starts_at.date(), []).append(annotation)
-        added = []
-        for day, batch in sorted(by_day.items()):
-            with self._day_lock(day):
-                rows = self._read_day(day)
-                known = {row.annotation_id for row in rows}
-                new = [a for a in {a.annotation_id: a for a in batch}.values()
-                       if a.annotation_id not in known]
-                if not new:
-                    continue
-                rows += new
-                rows.sort(key=lambda a: (a.starts_at, a.created_at, a.annotation_id))
-                table = pa.Table.from_pylist([row.as_row() for row in rows], schema=SCHEMA)
-                with replacing(self.day_path(day)) as temporary:
-                    pq.write_table(table, temporary, compression="zstd")
-                added += new
-        return added
+        return [Annotation(**row) for row in self.table.add(a.as_row() for a in annotations)]
 
     def between(self, start: datetime, end: datetime,
                 looked_back: timedelta = timedelta(days=7)) -> list[Annotation]:
         """The annotations that overlap [start, end): started before `end` and not over before
         `start` (ranges that began up to `looked_back` earlier included), oldest first."""
         start, end = utc_naive(start), utc_naive(end)
-        found = []
-        day = (start - looked_back).date()
-        while day <= end.date():
-            found += [a for a in self._read_day(day)
-                      if a.starts_at < end and a.last_moment >= start]
-            day += timedelta(days=1)
-        return sorted(found, key=lambda a: (a.starts_at, a.created_at, a.annotation_id))
+        rows = self.table.read_days((start - looked_back).date(), end.date())
+        return [Annotation(**row) for row in rows
+                if row["starts_at"] < end and (row["ends_at"] or row["starts_at"]) >= start]

@@ -24,7 +24,9 @@ from telemetry_assets.mood.pulse import Pulse, current_pulse
 from telemetry_assets.partitions import hourly_partitions, keys_in
 from telemetry_assets.tables import (
     ANNOTATIONS,
+    CONSOLE_LINES,
     EVENT_OUTCOMES,
+    JOB_RUNS,
     MINUTE_AGGREGATE,
     MINUTE_LATENCY,
     MOOD_NOTIFICATIONS,
@@ -43,6 +45,8 @@ HEATMAP_BUCKET_MINUTES = 10
 PARTNERS_SHOWN = 15
 # A range annotation shown on a day began at most this long before it.
 ANNOTATION_LOOK_BACK = timedelta(days=7)
+# A batch-job run's console lines shown under it: its last ones.
+CONSOLE_TAIL_LINES = 20
 
 # Per scenario: the chosen day, the selected days, and the error-budget window (whole days, the
 # mood policy's) up to the chosen day, all from published.scenario_daily.
@@ -144,6 +148,7 @@ class DashboardData:
     # What people and the platform noted on the day (context.annotations), oldest first.
     annotations: list[dict[str, Any]] = field(default_factory=list)
     service: str | None = None
+    job_runs: list[dict[str, Any]] = field(default_factory=list)
     # Damaged lake files the figures were read without, each with its repair.
     damage: tuple[str, ...] = ()
     pulse: Pulse | None = None
@@ -247,6 +252,8 @@ class DayFigures:
     annotations: list[dict[str, Any]] = field(default_factory=list)
     # The zoomed scenario's service, for the annotations scoped to it.
     service: str | None = None
+    # The batch-job runs that started on the day, each with the tail of its console.
+    job_runs: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _day_window(day: date) -> TimeWindow:
@@ -281,6 +288,8 @@ def day_reads(selection: Selection, policy: MoodPolicy) -> dict[Table, TimeWindo
         REJECTED_EVENTS: day,
         VALIDATED: day,
         ANNOTATIONS: TimeWindow(day.start - ANNOTATION_LOOK_BACK, day.end),
+        JOB_RUNS: day,
+        CONSOLE_LINES: day,
     }
 
 
@@ -405,6 +414,29 @@ def gather_day(con: duckdb.DuckDBPyConnection, selection: Selection,
                 and coalesce(ends_at, starts_at) >= cast($start as timestamp)
             order by starts_at, created_at, annotation_id
         """, {"start": start, "end": end})
+    job_runs = []
+    if JOB_RUNS.qualified_name in views:
+        job_runs = _rows(con, f"""
+            select run_id, scenario_id, command, started_at, ended_at, exit_status, succeeded,
+                lines
+            from {JOB_RUNS.qualified_name}
+            where started_at >= cast($start as timestamp) and started_at < cast($end as timestamp)
+            order by started_at, run_id
+        """, {"start": start, "end": end})
+    tails: dict[str, list[dict[str, Any]]] = {}
+    if job_runs and CONSOLE_LINES.qualified_name in views:
+        for row in _rows(con, f"""
+            select run_id, line_number, stream, logged_at, text from (
+                select *, row_number() over (partition by run_id order by line_number desc)
+                    as from_end
+                from {CONSOLE_LINES.qualified_name}
+                where list_contains($runs, run_id))
+            where from_end <= $tail
+            order by run_id, line_number
+        """, {"runs": [run["run_id"] for run in job_runs], "tail": CONSOLE_TAIL_LINES}):
+            tails.setdefault(row["run_id"], []).append(row)
+    for run in job_runs:
+        run["console_tail"] = tails.get(run["run_id"], [])
     service = None
     if scenario_id and SCENARIOS.qualified_name in views:
         found_service = con.execute(
@@ -424,6 +456,7 @@ def gather_day(con: duckdb.DuckDBPyConnection, selection: Selection,
         objectives=objectives,
         annotations=annotations,
         service=service,
+        job_runs=job_runs,
     )
 
 
@@ -461,6 +494,7 @@ def compose(live: LiveFigures, day: DayFigures, policy: MoodPolicy,
         objectives=day.objectives,
         annotations=day.annotations,
         service=day.service,
+        job_runs=day.job_runs,
         damage=damage,
         pulse=live.pulse,
         provisional_since=live.provisional_since,
