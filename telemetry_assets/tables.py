@@ -39,6 +39,9 @@ SCENARIO_MINUTE = Table("published", "scenario_minute", Grain.DAY,
 OBJECTIVE_DAILY = Table("published", "objective_daily", Grain.DAY,
                         (VALIDATED, DAILY_LATENCY, OBJECTIVES))
 PUBLISHED_TABLES = (SCENARIO_DAILY, SCENARIO_PARTNER_DAILY, SCENARIO_MINUTE, OBJECTIVE_DAILY)
+# What each day's latest publication was computed from (landing files and their line counts,
+# each hour's minute-aggregate file), which the next one compares with (revisions.py).
+DAY_INPUTS = Table("context", "day_inputs", Grain.DAY, written_by="scenario_daily")
 
 QUALITY_SUMMARY = Table("quality", "quality_summary", Grain.DAY,
                         (EVENT_OUTCOMES, REJECTED_EVENTS, VALIDATED))
@@ -57,7 +60,9 @@ ANNOTATIONS = Table("context", "annotations", Grain.DAY)
 # under the day the run started.
 JOB_RUNS = Table("context", "job_runs", Grain.DAY)
 CONSOLE_LINES = Table("context", "console_lines", Grain.DAY)
-RECORDED_TABLES = (ANNOTATIONS, JOB_RUNS, CONSOLE_LINES)
+# Why a published figure changed: per re-publication of a day and changed scenario.
+REVISIONS = Table("context", "revisions", Grain.DAY)
+RECORDED_TABLES = (ANNOTATIONS, JOB_RUNS, CONSOLE_LINES, REVISIONS)
 
 # The tables the pipeline's assets write.
 TABLES = tuple(value for value in tuple(globals().values())

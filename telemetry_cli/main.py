@@ -18,6 +18,7 @@ from rich.text import Text
 
 from telemetry_cli.annotate import annotate, annotations
 from telemetry_cli.dashboard import dashboard
+from telemetry_cli.explain import explain
 from telemetry_cli.job import job
 from telemetry_cli.options import utc_day
 from telemetry_cli.slo import slo as slo_group
@@ -346,3 +347,4 @@ main.add_command(statement)
 main.add_command(annotate)
 main.add_command(annotations)
 main.add_command(job)
+main.add_command(explain)

@@ -1,6 +1,7 @@
 """Published availability tables (SPEC §7): what the dashboard and alerts read."""
 
 from contextlib import closing
+from datetime import timedelta
 
 import duckdb
 import pandas as pd
@@ -15,7 +16,14 @@ from dagster import (
 from telemetry_assets import markdown
 from telemetry_assets.checks.audits import guard_publication
 from telemetry_assets.lake import Lake, Table
+from telemetry_assets.partitions import Grain, partition_starts
 from telemetry_assets.resources import QualitySettings, TelemetryStore
+from telemetry_assets.revisions import (
+    day_inputs,
+    previous_inputs,
+    record_revisions,
+    save_inputs,
+)
 from telemetry_assets.stage import DAILY_FRESHNESS, run_sql_stage, stage_asset
 from telemetry_assets.tables import (
     OBJECTIVE_DAILY,
@@ -35,16 +43,29 @@ def published_asset(table: Table, description: str) -> AssetsDefinition:
         window = context.partition_time_window
         guard_publication(context.run.run_id, store.lake, window, quality.thresholds)
         before = None
+        inputs_before: dict = {}
         if table is SCENARIO_DAILY:
             try:
                 before = published_days(store.lake, window)
-            except duckdb.Error as error:
+                inputs_before = {start.date(): previous_inputs(store.lake, start)
+                                 for start in partition_starts(Grain.DAY, window)}
+            except (duckdb.Error, OSError, ValueError) as error:
                 # A damaged previous publication is what a re-run repairs: never a reason
                 # not to publish, only nothing to compare with.
                 context.log.warning(f"previous publication unreadable: {error}")
         metadata = run_sql_stage(context, store, table)
         if before is not None:
-            metadata.update(availability_report(before, published_days(store.lake, window)))
+            after = published_days(store.lake, window)
+            metadata.update(availability_report(before, after))
+            revised = record_revisions(store.lake, context.run.run_id, window, before, after,
+                                       inputs_before)
+            if revised:
+                metadata["revision"] = revision_report(revised)
+            # Last: a publication killed before this compares the next one with older inputs,
+            # which can only name more causes, never fewer.
+            for start in partition_starts(Grain.DAY, window):
+                save_inputs(store.lake, start, day_inputs(
+                    store.lake, TimeWindow(start, start + timedelta(days=1))))
         return MaterializeResult(metadata=metadata)
 
     return publish
@@ -58,6 +79,14 @@ def published_days(lake: Lake, window: TimeWindow) -> pd.DataFrame:
         if not lake.register(con, SCENARIO_DAILY, window, existing_only=True):
             return pd.DataFrame(columns=columns)
         return con.table(SCENARIO_DAILY.name).select(*columns).df()
+
+
+def revision_report(rows: list[dict]) -> MetadataValue:
+    """The scenarios a re-publication changed, rounded, with why (full figures: explain)."""
+    frame = pd.DataFrame(rows)[["date", "scenario_id", "availability_pct_before",
+                                "availability_pct", "total_requests_before", "total_requests",
+                                "hours_rerun", "reason"]]
+    return markdown.frame_table(frame.round(4))
 
 
 def availability_report(before: pd.DataFrame, after: pd.DataFrame) -> dict[str, MetadataValue]:

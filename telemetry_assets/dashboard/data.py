@@ -33,6 +33,7 @@ from telemetry_assets.tables import (
     OBJECTIVE_DAILY,
     OBJECTIVES,
     REJECTED_EVENTS,
+    REVISIONS,
     SCENARIO_DAILY,
     SCENARIO_MINUTE,
     SCENARIO_PARTNER_DAILY,
@@ -149,6 +150,7 @@ class DashboardData:
     annotations: list[dict[str, Any]] = field(default_factory=list)
     service: str | None = None
     job_runs: list[dict[str, Any]] = field(default_factory=list)
+    revisions: list[dict[str, Any]] = field(default_factory=list)
     # Damaged lake files the figures were read without, each with its repair.
     damage: tuple[str, ...] = ()
     pulse: Pulse | None = None
@@ -254,6 +256,8 @@ class DayFigures:
     service: str | None = None
     # The batch-job runs that started on the day, each with the tail of its console.
     job_runs: list[dict[str, Any]] = field(default_factory=list)
+    # Re-publications of the day that changed a scenario's figures, newest first.
+    revisions: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _day_window(day: date) -> TimeWindow:
@@ -290,6 +294,7 @@ def day_reads(selection: Selection, policy: MoodPolicy) -> dict[Table, TimeWindo
         ANNOTATIONS: TimeWindow(day.start - ANNOTATION_LOOK_BACK, day.end),
         JOB_RUNS: day,
         CONSOLE_LINES: day,
+        REVISIONS: day,
     }
 
 
@@ -437,6 +442,15 @@ def gather_day(con: duckdb.DuckDBPyConnection, selection: Selection,
             tails.setdefault(row["run_id"], []).append(row)
     for run in job_runs:
         run["console_tail"] = tails.get(run["run_id"], [])
+    revisions = []
+    if REVISIONS.qualified_name in views:
+        revisions = _rows(con, f"""
+            select scenario_id, revised_at, availability_pct_before, availability_pct,
+                total_requests_before, total_requests, reason
+            from {REVISIONS.qualified_name}
+            where date = cast($day as date)
+            order by revised_at desc, scenario_id
+        """, {"day": day})
     service = None
     if scenario_id and SCENARIOS.qualified_name in views:
         found_service = con.execute(
@@ -457,6 +471,7 @@ def gather_day(con: duckdb.DuckDBPyConnection, selection: Selection,
         annotations=annotations,
         service=service,
         job_runs=job_runs,
+        revisions=revisions,
     )
 
 
@@ -495,6 +510,7 @@ def compose(live: LiveFigures, day: DayFigures, policy: MoodPolicy,
         annotations=day.annotations,
         service=day.service,
         job_runs=day.job_runs,
+        revisions=day.revisions,
         damage=damage,
         pulse=live.pulse,
         provisional_since=live.provisional_since,

@@ -3,10 +3,12 @@
 import json
 import threading
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from click.testing import CliRunner
 from dagster import (
     AssetKey,
     AssetRecordsFilter,
@@ -19,12 +21,15 @@ from dagster import (
 
 from telemetry_assets.automation.late_data import CLOCK_MARGIN_S, LateDataCursor
 from telemetry_assets.automation.run_failure import failure_report, run_failure_webhook
+from telemetry_assets.dashboard.server import create_app
 from telemetry_assets.definitions import defs
 from telemetry_assets.resources import RESOURCES
+from telemetry_assets.revisions import revisions_of
 from telemetry_cli.launcher import RunFailed
+from telemetry_cli.main import main
 from telemetry_core.annotations import AnnotationStore
 from tests.events import wire_event
-from tests.helpers import write_landing
+from tests.helpers import serve_asgi, write_landing
 from tests.platform import run_requested
 
 REPOSITORY = defs.get_repository_def()
@@ -103,6 +108,36 @@ def test_late_file_reruns_its_hour_then_its_day_and_counts_once(platform):
         run_requested(platform.instance, day.run_requests[0])).is_success
 
     assert day_totals(platform) == (5, 3)
+    # Why it moved: the revision names the late file, its hour and its 3 events (one of
+    # them a replay, counted once), with the availability before and after.
+    (revision,) = revisions_of(platform.settings.lake_dir, DAY.date())
+    assert revision["scenario_id"] == "checkout.quote"
+    assert (revision["total_requests_before"], revision["total_requests"]) == (3, 5)
+    assert revision["availability_pct_before"] == pytest.approx(100 * 2 / 3)
+    assert revision["availability_pct"] == pytest.approx(60.0)
+    assert revision["hours_rerun"] == "10:00"
+    (late_file,) = json.loads(revision["files"])
+    assert late_file["file"].endswith("late-batch.jsonl") and late_file["change"] == "new"
+    assert late_file["hour"] == f"{DAY_KEY}T10:00" and late_file["events"] == 3
+    assert "new landing file late-batch.jsonl in 10:00 (3 events, +3)" in revision["reason"]
+    explained = CliRunner().invoke(main, ["explain", "--date", DAY_KEY, "--scenario",
+                                          "Checkout.Quote"])
+    assert explained.exit_code == 0, explained.output
+    for said in ("availability 66.6667 % → 60.0000 %", "requests 3 → 5", "failed 1 → 2",
+                 "hours re-run: 10:00", "late-batch.jsonl (hour " + f"{DAY_KEY}T10:00): - → 3 "
+                 "events"):
+        assert said in explained.output, explained.output
+    nothing = CliRunner().invoke(main, ["explain", "--date", DAY_KEY, "--scenario", "nope"])
+    assert nothing.exit_code == 1 and "no revision recorded" in nothing.output
+    # The dashboard says the day was revised, when, and because of what.
+    with serve_asgi(create_app()) as url, urllib.request.urlopen(
+            f"{url}/?day={DAY_KEY}", timeout=60) as answer:
+        page = answer.read().decode()
+    revised = page[page.index('<section class="wide" id="revisions">'):]
+    revised = revised[:revised.index("</section>")]
+    assert "1 change(s)" in revised and 'data-scenario="checkout.quote"' in revised
+    assert "66.667" in revised and "60.000" in revised
+    assert "new landing file late-batch.jsonl in 10:00 (3 events, +3)" in revised
     # The re-published day says how much its availability moved: 2/3 before, 3/5 after.
     (record,) = platform.instance.fetch_materializations(
         AssetRecordsFilter(asset_key=AssetKey("scenario_daily"), asset_partitions=[DAY_KEY]),
