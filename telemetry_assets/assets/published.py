@@ -31,6 +31,7 @@ from telemetry_assets.tables import (
     SCENARIO_MINUTE,
     SCENARIO_PARTNER_DAILY,
 )
+from telemetry_core.annotations import AnnotationStore
 from telemetry_core.sql import compute_connection
 
 
@@ -61,6 +62,9 @@ def published_asset(table: Table, description: str) -> AssetsDefinition:
                                        inputs_before)
             if revised:
                 metadata["revision"] = revision_report(revised)
+            noted = AnnotationStore(store.lake.root).between(window.start, window.end)
+            if noted:
+                metadata["annotations"] = annotation_report(noted)
             # Last: a publication killed before this compares the next one with older inputs,
             # which can only name more causes, never fewer.
             for start in partition_starts(Grain.DAY, window):
@@ -79,6 +83,18 @@ def published_days(lake: Lake, window: TimeWindow) -> pd.DataFrame:
         if not lake.register(con, SCENARIO_DAILY, window, existing_only=True):
             return pd.DataFrame(columns=columns)
         return con.table(SCENARIO_DAILY.name).select(*columns).df()
+
+
+ANNOTATIONS_SHOWN = 20
+
+
+def annotation_report(noted: list) -> MetadataValue:
+    """The annotations over the published days, as the dashboard lists them."""
+    frame = pd.DataFrame([(a.starts_at, a.ends_at, a.kind, a.scope + (
+        f":{a.scope_value}" if a.scope_value else ""), a.text, a.source)
+        for a in noted[-ANNOTATIONS_SHOWN:]],
+        columns=["start", "end", "kind", "scope", "text", "source"])
+    return markdown.frame_table(frame)
 
 
 def revision_report(rows: list[dict]) -> MetadataValue:

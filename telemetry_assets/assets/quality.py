@@ -11,11 +11,37 @@ from telemetry_assets import markdown
 from telemetry_assets.checks.audits import AUDITS, ledger
 from telemetry_assets.checks.schemas import QualitySummary
 from telemetry_assets.partitions import Grain
-from telemetry_assets.resources import QualitySettings, TelemetryStore
+from telemetry_assets.resources import QualitySettings, QualityThresholds, TelemetryStore
 from telemetry_assets.stage import map_partitions, register_inputs, stage_asset, stage_params
 from telemetry_assets.tables import QUALITY_SUMMARY, SCENARIO_MINUTE, UNREAD_LANDING_FILES
+from telemetry_core.annotations import Annotation, AnnotationStore, platform_id
 from telemetry_core.landing import unread_landing_files
-from telemetry_core.sql import compute_connection, load_sql
+from telemetry_core.sql import compute_connection, load_sql, utc_naive
+
+
+def quality_annotations(day: pd.Series, held_back: list[tuple[str, int]], window: TimeWindow,
+                        thresholds: QualityThresholds) -> list[Annotation]:
+    """What the charts should say about a day's input: a quarantine share above the audit's
+    limit, and each scenario held back from publication. An id per figure: a re-run that
+    finds other figures notes them too."""
+    start, end = (utc_naive(moment) for moment in (window.start, window.end))
+    notes = []
+    lines = int(day["events"]) + int(day["rejected_lines"])
+    rejected = int(day["rejected_lines"])
+    if lines and rejected / lines > thresholds.max_quarantine_share:
+        notes.append(Annotation(
+            starts_at=start, ends_at=end, kind="quarantine_spike", source="platform:quality",
+            text=f"{rejected:,} of {lines:,} landing lines quarantined ({rejected / lines:.2%}, "
+                 f"above {thresholds.max_quarantine_share:.2%}): see "
+                 "quarantine.rejected_events for each line and its reason",
+            annotation_id=platform_id("quarantine_spike", start, rejected, lines)))
+    for scenario_id, requests in held_back:
+        notes.append(Annotation(
+            starts_at=start, ends_at=end, kind="held_back", source="platform:quality",
+            text=f"{requests:,} requests of scenario {scenario_id!r} held back from "
+                 "publication: it is not in scenarios.csv",
+            annotation_id=platform_id("held_back", start, scenario_id, requests)))
+    return notes
 
 
 @stage_asset(
@@ -45,7 +71,13 @@ def quality_summary(context: AssetExecutionContext, store: TelemetryStore,
             frame = frame.assign(checks_run=len(AUDITS), checks_failed=len(failed),
                                  failed_checks=", ".join(failed))
             frame = QualitySummary.validate(frame, lazy=True)
-            return lake.write(QUALITY_SUMMARY, window.start, con.from_df(frame)), frame
+            held_back = con.sql("select scenario_id, cast(sum(total_requests) as bigint) "
+                                "from validated where hold_reason is not null "
+                                "group by all order by 2 desc, 1").fetchall()
+            written = lake.write(QUALITY_SUMMARY, window.start, con.from_df(frame))
+        AnnotationStore(lake.root).add(
+            quality_annotations(frame.iloc[0], held_back, window, thresholds))
+        return written, frame
 
     # One day at a time: the day's audits are judged through the run's ledger.
     days = map_partitions(context, QUALITY_SUMMARY.name, Grain.DAY, summarise)

@@ -21,8 +21,9 @@ from telemetry_assets.lake import Lake, Table
 from telemetry_assets.resources import TelemetryStore
 from telemetry_assets.stage import stage_asset
 from telemetry_assets.tables import CUSTOMERS, OBJECTIVES, OPERATION_SCENARIOS, SCENARIOS
+from telemetry_core.annotations import Annotation, AnnotationStore, platform_id
 from telemetry_core.settings import Settings
-from telemetry_core.slos import SloCatalog, SloFileError, load_slos
+from telemetry_core.slos import MaintenanceWindow, SloCatalog, SloFileError, load_slos
 from telemetry_core.sql import compute_connection
 
 REFERENCE_FILES = tuple(
@@ -159,6 +160,24 @@ def load_catalog(lake: Lake, settings: Settings) -> SloCatalog:
     return load_slos(settings.slos_file, targets, tiers)
 
 
+def maintenance_annotation(window: MaintenanceWindow) -> Annotation:
+    """A maintenance window of slos.yaml on the charts it covers (all, when its patterns are
+    globs; the scenario's or partner's when they name one)."""
+    scope, value = "all", None
+    if window.partners == "*" and not any(c in window.scenarios for c in "*?["):
+        scope, value = "scenario", window.scenarios
+    elif window.scenarios == "*" and not any(c in window.partners for c in "*?["):
+        scope, value = "partner", window.partners
+    return Annotation(
+        starts_at=window.start, ends_at=window.end, scope=scope, scope_value=value,
+        kind="maintenance", source="platform:slos.yaml",
+        text=f"maintenance window of scenarios {window.scenarios!r}, partners "
+             f"{window.partners!r}" + (f": {window.reason}" if window.reason else "")
+             + " (excluded from the SLA statements)",
+        annotation_id=platform_id("maintenance", window.start, window.end, window.scenarios,
+                                  window.partners, window.reason))
+
+
 def objectives_frame(catalog: SloCatalog) -> pd.DataFrame:
     """One row per objective, in the columns reference.objectives holds."""
     return pd.DataFrame(
@@ -181,6 +200,8 @@ def objectives(context: AssetExecutionContext, store: TelemetryStore) -> Materia
     with closing(compute_connection()) as con:
         rows = store.lake.write(OBJECTIVES, None, con.from_df(frame))
     store.lake.publish_views([OBJECTIVES])
+    AnnotationStore(store.lake.root).add(maintenance_annotation(window)
+                                         for window in catalog.maintenance)
     source = str(catalog.source.absolute()) if catalog.source else "scenarios.csv only"
     context.log.info(f"{OBJECTIVES.qualified_name}: {rows} objectives from {source}")
     return MaterializeResult(metadata={

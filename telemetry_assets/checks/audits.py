@@ -34,7 +34,8 @@ from telemetry_assets.tables import (
     SCENARIO_MINUTE,
     VALIDATED,
 )
-from telemetry_core.sql import compute_connection, load_sql
+from telemetry_core.annotations import MAX_TEXT_CHARS, Annotation, AnnotationStore, platform_id
+from telemetry_core.sql import compute_connection, load_sql, utc_naive
 
 SAMPLE_ROWS = 5
 # The view a generic audit reads: the audited table's partitions of the window.
@@ -222,5 +223,10 @@ def guard_publication(run_id: str, lake: Lake, window: TimeWindow,
               if not (outcome := ledger.outcome(run_id, lake, audit, window, thresholds)).passed]
     if failed:
         listed = "; ".join(f"{o.audit.name}: {o.offending_rows} offending rows" for o in failed)
+        start, end = (utc_naive(moment) for moment in (window.start, window.end))
+        AnnotationStore(lake.root).add([Annotation(
+            starts_at=start, ends_at=end, kind="check_failed", source="platform:publication",
+            text=f"not published, blocking checks fail: {listed}"[:MAX_TEXT_CHARS],
+            annotation_id=platform_id("check_failed", run_id, start, end))])
         raise Failure(description=f"not published, blocking checks fail: {listed}",
                       allow_retries=False)

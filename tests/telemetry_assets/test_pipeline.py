@@ -5,12 +5,14 @@ import subprocess
 import sys
 import textwrap
 from contextlib import closing
+from datetime import datetime, timedelta
 
 import duckdb
 import pytest
 
 from telemetry_assets.tables import MINUTE_AGGREGATE
 from telemetry_cli.launcher import RunFailed
+from telemetry_core.annotations import AnnotationStore
 from telemetry_core.sql import compute_connection
 from tests.events import wire_event
 from tests.helpers import DAY, same_rows, write_landing
@@ -98,6 +100,18 @@ def test_published_figures_match_hand_computed_values(platform):
                         "wrong_type": 1, "unattributed": 1}
     (rejected,) = platform.query("select count(*) as lines from quarantine.rejected_events")
     assert rejected["lines"] == 1
+    # The day's charts say so: the scenario held back, and a quarantined share above 1 %.
+    day = datetime(2026, 11, 20)
+    noted = {a.kind: a for a in AnnotationStore(platform.settings.lake_dir).between(
+        day, day + timedelta(days=1))}
+    assert set(noted) == {"held_back", "quarantine_spike"}
+    assert noted["held_back"].text.startswith("1 requests of scenario 'mystery.flow' held back")
+    assert (noted["held_back"].starts_at, noted["held_back"].ends_at) == (
+        day, day + timedelta(days=1))
+    assert noted["quarantine_spike"].text.startswith("1 of ")
+    run_day(platform)  # the same figures again: nothing new to note
+    assert len(AnnotationStore(platform.settings.lake_dir).between(
+        day, day + timedelta(days=1))) == 2
 
 
 def test_rerunning_a_partition_gives_identical_figures(platform):

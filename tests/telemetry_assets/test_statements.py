@@ -41,6 +41,7 @@ from telemetry_assets.sla.render import find_chromium
 from telemetry_assets.tables import CUSTOMERS, MINUTE_AGGREGATE, SCENARIOS
 from telemetry_cli.launcher import backfill, plan_backfill
 from telemetry_cli.main import main
+from telemetry_core.annotations import AnnotationStore
 from telemetry_core.slos import CreditStep, MaintenanceWindow, Objective, SloCatalog
 from telemetry_core.sql import compute_connection
 from telemetry_synth import generate_landing
@@ -610,6 +611,12 @@ def test_a_generated_month_is_issued_reissued_after_late_data_printed_and_served
     first = statement_cli("--month", "2026-11")
     assert first.exit_code == 0, first.output
     lake_root = Path(settings.lake_dir).absolute()
+    # The windows are on the charts too, scoped to what they name.
+    windows = [a for a in AnnotationStore(lake_root).between(*NOVEMBER) if a.kind == "maintenance"]
+    assert sorted((a.scope, a.scope_value or "", a.starts_at, a.ends_at) for a in windows) == [
+        ("all", "", datetime(2026, 11, 14, 2), datetime(2026, 11, 14, 4, 0, 30)),
+        ("partner", "contoso", datetime(2026, 11, 20), datetime(2026, 11, 21))]
+    assert "planned database upgrade" in min(windows, key=lambda a: a.starts_at).text
     root = lake_root / "statements"
     expected = hand_computation(lake_root, reference)
     assert {"contoso", "fabrikam", "initech"} <= set(expected)

@@ -113,3 +113,22 @@ def test_writers_in_several_processes_at_once_lose_nothing(tmp_path):
         assert process.exitcode == 0
     texts = {a.text for a in AnnotationStore(tmp_path / "lake").between(AT, AT + timedelta(1))}
     assert texts == {f"{w}-{n}" for w in range(4) for n in range(25)}
+
+
+@pytest.mark.parametrize(("scenarios", "partners", "scope"), [
+    ("checkout.*", "*", ("all", None)),
+    ("checkout.quote", "*", ("scenario", "checkout.quote")),
+    ("*", "contoso", ("partner", "contoso")),
+    ("checkout.quote", "contoso", ("all", None)),
+])
+def test_a_maintenance_window_is_noted_on_the_charts_it_names(scenarios, partners, scope):
+    from telemetry_assets.assets.reference import maintenance_annotation
+    from telemetry_core.slos import MaintenanceWindow
+
+    window = MaintenanceWindow(AT, AT + timedelta(hours=2), scenarios, partners, "upgrade")
+    noted = maintenance_annotation(window)
+    assert (noted.scope, noted.scope_value) == scope
+    assert (noted.starts_at, noted.ends_at, noted.kind) == (AT, AT + timedelta(hours=2),
+                                                            "maintenance")
+    assert f"{scenarios!r}" in noted.text and "upgrade" in noted.text
+    assert noted.annotation_id == maintenance_annotation(window).annotation_id

@@ -144,6 +144,11 @@ def test_late_file_reruns_its_hour_then_its_day_and_counts_once(platform):
         limit=1).records
     change = record.asset_materialization.metadata["max_availability_change_pct_points"]
     assert change.value == pytest.approx(100 * 2 / 3 - 60)
+    # And, in the UI, why: the revision (rounded) and the day's annotations.
+    metadata = record.asset_materialization.metadata
+    assert "checkout.quote" in metadata["revision"].value and "66.6667" in metadata[
+        "revision"].value
+    assert "late\\_data" in metadata["annotations"].value  # Markdown-escaped
     (outcomes,) = platform.query(
         "select sum(events) filter (where outcome = 'duplicate') as duplicates, "
         "sum(events) filter (where outcome = 'kept') as kept from staging.event_outcomes")

@@ -1,5 +1,6 @@
 """Bad data never reaches `published`: a blocking check stops the run, publication refuses."""
 
+from datetime import timedelta
 
 import pytest
 from dagster import AssetKey, DagsterEventType
@@ -7,6 +8,7 @@ from dagster import AssetKey, DagsterEventType
 from telemetry_assets.definitions import defs
 from telemetry_assets.tables import MINUTE_AGGREGATE, PUBLISHED_TABLES, VALIDATED
 from telemetry_cli.launcher import RunFailed
+from telemetry_core.annotations import AnnotationStore
 from tests.events import wire_event
 from tests.helpers import DAY, rewrite_partition, same_rows, write_landing
 
@@ -75,6 +77,12 @@ def test_publishing_alone_refuses_inputs_that_break_a_blocking_rule(published_da
     (failure,) = result.get_step_failure_events()
     assert "validated__unique_grain" in failure.step_failure_data.error.message
     assert published_files(platform) == before
+    # The day's charts say why its figures did not move.
+    (noted,) = AnnotationStore(platform.settings.lake_dir).between(
+        DAY.replace(tzinfo=None), DAY.replace(tzinfo=None) + timedelta(days=1))
+    assert noted.kind == "check_failed" and "validated__unique_grain" in noted.text
+    assert (noted.starts_at, noted.ends_at) == (DAY.replace(tzinfo=None),
+                                                DAY.replace(tzinfo=None) + timedelta(days=1))
 
 
 def test_a_day_without_traffic_is_summarised_as_zeros_and_published_empty(platform):
