@@ -22,24 +22,25 @@ from telemetry_core.sql import compute_connection, load_sql, utc_naive
 def quality_annotations(day: pd.Series, held_back: list[tuple[str, int]], window: TimeWindow,
                         thresholds: QualityThresholds) -> list[Annotation]:
     """What the charts should say about a day's input: a quarantine share above the audit's
-    limit, and each scenario held back from publication. An id per figure: a re-run that
-    finds other figures notes them too."""
-    start, end = (utc_naive(moment) for moment in (window.start, window.end))
+    limit, and each scenario held back from publication, at the day's start (a band over the
+    whole day would hide the chart). An id per figure: a re-run that finds other figures notes
+    them too."""
+    start = utc_naive(window.start)
     notes = []
     lines = int(day["events"]) + int(day["rejected_lines"])
     rejected = int(day["rejected_lines"])
     if lines and rejected / lines > thresholds.max_quarantine_share:
         notes.append(Annotation(
-            starts_at=start, ends_at=end, kind="quarantine_spike", source="platform:quality",
-            text=f"{rejected:,} of {lines:,} landing lines quarantined ({rejected / lines:.2%}, "
-                 f"above {thresholds.max_quarantine_share:.2%}): see "
+            starts_at=start, kind="quarantine_spike", source="platform:quality",
+            text=f"{start:%Y-%m-%d}: {rejected:,} of {lines:,} landing lines quarantined "
+                 f"({rejected / lines:.2%}, above {thresholds.max_quarantine_share:.2%}): see "
                  "quarantine.rejected_events for each line and its reason",
             annotation_id=platform_id("quarantine_spike", start, rejected, lines)))
     for scenario_id, requests in held_back:
         notes.append(Annotation(
-            starts_at=start, ends_at=end, kind="held_back", source="platform:quality",
-            text=f"{requests:,} requests of scenario {scenario_id!r} held back from "
-                 "publication: it is not in scenarios.csv",
+            starts_at=start, kind="held_back", source="platform:quality",
+            text=f"{start:%Y-%m-%d}: {requests:,} requests of scenario {scenario_id!r} held "
+                 "back from publication: it is not in scenarios.csv",
             annotation_id=platform_id("held_back", start, scenario_id, requests)))
     return notes
 

@@ -224,9 +224,11 @@ def guard_publication(run_id: str, lake: Lake, window: TimeWindow,
     if failed:
         listed = "; ".join(f"{o.audit.name}: {o.offending_rows} offending rows" for o in failed)
         start, end = (utc_naive(moment) for moment in (window.start, window.end))
+        # At the window's start, not as a band over it: a day-long band would hide the chart.
         AnnotationStore(lake.root).add([Annotation(
-            starts_at=start, ends_at=end, kind="check_failed", source="platform:publication",
-            text=f"not published, blocking checks fail: {listed}"[:MAX_TEXT_CHARS],
+            starts_at=start, kind="check_failed", source="platform:publication",
+            text=f"{start:%Y-%m-%d} to {end:%Y-%m-%d}, not published, blocking checks fail: "
+                 f"{listed}"[:MAX_TEXT_CHARS],
             annotation_id=platform_id("check_failed", run_id, start, end))])
         raise Failure(description=f"not published, blocking checks fail: {listed}",
                       allow_retries=False)

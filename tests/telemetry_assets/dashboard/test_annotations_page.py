@@ -5,22 +5,26 @@ opened, there after a reload."""
 import base64
 import json
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from telemetry_cli.main import main
+from telemetry_core.annotations import AnnotationStore
 from telemetry_ingest.app import create_app as create_receiver
 from telemetry_ingest.settings import IngestSettings
 from tests.helpers import serve_asgi
 from tests.telemetry_assets.dashboard.browser import Browser
+from tests.telemetry_assets.dashboard.conftest import DAY
 
 # docs/dashboard-annotations.png is this picture, taken before the reload.
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 MARKERS = ("JSON.stringify((document.getElementById('minute_chart').data || [])"
            ".filter(t => t.name === 'annotations').flatMap(t => t.x))")
 LISTED = ("JSON.stringify([...document.querySelectorAll('#annotations tr[data-annotation]')]"
-          ".map(r => [r.dataset.kind, r.querySelector('[data-col=start]').textContent.trim(),"
+          ".map(r => [r.dataset.annotationKind,"
+          " r.querySelector('[data-col=start]').textContent.trim(),"
           " r.querySelector('[data-col=text]').textContent.trim()]))")
 
 
@@ -51,11 +55,20 @@ def test_annotations_are_marked_on_the_chart_and_a_posted_one_appears_after_a_re
     try:
         browser.open(url, height=1500)
         browser.wait_for("document.querySelector('#minute_chart .main-svg') !== null")
+        # The platform noted the generated day's own trouble too (its held-back scenarios):
+        # everyone's, at the day's start.
+        platform_notes = [a for a in AnnotationStore(platform.settings.lake_dir).between(
+            DAY, DAY + timedelta(days=1)) if a.source.startswith("platform:")]
+        assert "held_back" in {a.kind for a in platform_notes}
+        assert all(a.scope == "all" for a in platform_notes)
         # On the chart: this scenario's, its service's and everyone's, clipped to the day.
-        assert sorted(json.loads(browser.evaluate(MARKERS))) == [
-            "2026-11-20T00:00:00", "2026-11-20T10:15:00", "2026-11-20T14:02:30"]
-        # In the list: all four, with the other service's.
-        assert json.loads(browser.evaluate(LISTED)) == [
+        assert sorted(json.loads(browser.evaluate(MARKERS))) == sorted(
+            ["2026-11-20T00:00:00", "2026-11-20T10:15:00", "2026-11-20T14:02:30"]
+            + ["2026-11-20T00:00:00"] * len(platform_notes))
+        # In the list: all of them, the other service's included, oldest first.
+        listed = json.loads(browser.evaluate(LISTED))
+        assert len(listed) == 4 + len(platform_notes)
+        assert [row for row in listed if row[0] in ("deploy", "incident", "maintenance")] == [
             ["maintenance", "2026-11-19 22:00", "a freeze that began the day before"],
             ["deploy", "09:00", "another service's deploy"],
             ["deploy", "10:15", "checkout v1.2 deployed"],
@@ -84,7 +97,7 @@ def test_annotations_are_marked_on_the_chart_and_a_posted_one_appears_after_a_re
                 assert answer.status == 201
         browser.call("Page.reload")
         browser.wait_for("document.querySelectorAll('#annotations tr[data-annotation]')"
-                         ".length === 5")
+                         f".length === {len(listed) + 1}")
         browser.wait_for("document.querySelector('#minute_chart .main-svg') !== null")
         assert "2026-11-20T18:30:00" in json.loads(browser.evaluate(MARKERS))
         assert ["deploy", "18:30", "rolled back"] in json.loads(browser.evaluate(LISTED))
