@@ -1,22 +1,15 @@
 """`telemetry annotate` records an annotation; `telemetry annotations` lists a day's."""
 
 import getpass
-import sys
 from datetime import date, datetime, timedelta
 
 import click
-from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from telemetry_cli.options import utc_day
+from telemetry_cli.options import stdout_console, utc_day
 from telemetry_core.annotations import AnnotationError, AnnotationStore, KnownScopes, build
 from telemetry_core.settings import Settings
-
-
-def _out() -> Console:
-    # Piped output (CI logs, files) would otherwise be wrapped at 80 columns.
-    return Console(width=None if sys.stdout.isatty() else 160, highlight=False)
 
 
 @click.command()
@@ -45,8 +38,9 @@ def annotate(text: str, kind: str, scope: str, start: str | None, end: str | Non
         f" → {annotation.ends_at:%Y-%m-%d %H:%M:%S}" if annotation.ends_at else "")
     scope = annotation.scope + (f":{annotation.scope_value}" if annotation.scope_value else "")
     # Text, not markup: a partner or scenario id is user data.
-    _out().print(Text(f"recorded {annotation.kind} annotation {annotation.annotation_id} at "
-                      f"{when} UTC, scope {scope}"), soft_wrap=True)
+    stdout_console().print(Text(f"recorded {annotation.kind} annotation "
+                                f"{annotation.annotation_id} at {when} UTC, scope {scope}"),
+                           soft_wrap=True)
 
 
 @click.command()
@@ -57,7 +51,7 @@ def annotations(day: date) -> None:
     start = datetime.combine(day, datetime.min.time())
     found = AnnotationStore(Settings.from_env().lake_dir).between(start, start + timedelta(days=1))
     if not found:
-        _out().print(f"no annotations on {start:%Y-%m-%d}")
+        stdout_console().print(f"no annotations on {start:%Y-%m-%d}")
         return
     table = RichTable(title=Text(f"Annotations on {start:%Y-%m-%d} (UTC)"), title_justify="left")
     for header in ("start", "end", "scope", "kind", "text", "source", "link"):
@@ -66,7 +60,7 @@ def annotations(day: date) -> None:
         table.add_row(_when(a.starts_at), _when(a.ends_at), Text(
             a.scope + (f":{a.scope_value}" if a.scope_value else "")), Text(a.kind),
             Text(a.text), Text(a.source), Text(a.link or ""))
-    _out().print(table)
+    stdout_console().print(table)
 
 
 def _when(moment: datetime | None) -> str:

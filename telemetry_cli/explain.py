@@ -6,10 +6,9 @@ import sys
 from datetime import date
 
 import click
-from rich.console import Console
 from rich.text import Text
 
-from telemetry_cli.options import utc_day
+from telemetry_cli.options import stdout_console, utc_day
 from telemetry_core.settings import Settings
 
 
@@ -30,7 +29,7 @@ def explain(day: date, scenario: str) -> None:
     the landing files new or changed (with their event counts), reference values changed."""
     from telemetry_assets.revisions import revisions_of
 
-    out = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
+    out = stdout_console()
     found = revisions_of(Settings.from_env().lake_dir, day, scenario.strip())
     if not found:
         out.print(Text(f"{scenario} on {day}: no revision recorded (published once, as it is, "

@@ -6,18 +6,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from telemetry_cli.options import utc_day
+from telemetry_cli.options import stdout_console, utc_day
 from telemetry_core.annotations import AnnotationError, KnownScopes, parse_scope, parse_time
 from telemetry_core.settings import Settings
-
-
-def _out() -> Console:
-    # Piped output (CI logs, files) would otherwise be wrapped at 80 columns.
-    return Console(width=None if sys.stdout.isatty() else 160, highlight=False)
 
 
 def _scenario(_ctx, _param, value: str) -> str:
@@ -97,7 +91,7 @@ def ingest(scenario: str, partner: str, path: Path, started: datetime | None,
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     record(done, settings.lake_dir, settings.landing_dir)
-    _out().print(Text(f"recorded {scenario} run {done.run_id} from {path}: exit status "
+    stdout_console().print(Text(f"recorded {scenario} run {done.run_id} from {path}: exit status "
                       f"{done.exit_status}, {len(done.lines)} line(s)"), soft_wrap=True)
 
 
@@ -112,7 +106,7 @@ def runs(day: date, scenario: str | None) -> None:
     found = [row for row in job_runs(Settings.from_env().lake_dir).read_days(day, day)
              if scenario is None or row["scenario_id"].lower() == scenario.strip().lower()]
     if not found:
-        _out().print(f"no batch-job runs on {day:%Y-%m-%d}")
+        stdout_console().print(f"no batch-job runs on {day:%Y-%m-%d}")
         return
     table = RichTable(title=Text(f"Batch-job runs on {day:%Y-%m-%d} (UTC)"), title_justify="left")
     for header in ("run", "scenario", "started", "seconds", "exit", "lines", "command"):
@@ -123,7 +117,7 @@ def runs(day: date, scenario: str | None) -> None:
                       f"{(row['ended_at'] - row['started_at']).total_seconds():.1f}",
                       Text(str(row["exit_status"]), style="" if row["succeeded"] else "red"),
                       str(row["lines"]), Text(row["command"]))
-    _out().print(table)
+    stdout_console().print(table)
 
 
 @job.command()
@@ -141,7 +135,7 @@ def lines(day: date, scenario: str | None, run_id: str | None, pattern: str | No
     except re.error as error:
         raise click.BadParameter(f"{pattern!r}: {error}", param_hint="--grep") from None
     shown = 0
-    out = _out()
+    out = stdout_console()
     for row in console_lines(Settings.from_env().lake_dir).read_days(day, day):
         if scenario and row["scenario_id"].lower() != scenario.strip().lower():
             continue

@@ -1,8 +1,16 @@
-"""Options more than one command takes."""
+"""What more than one command shares: its options and its console."""
 
+import sys
 from datetime import UTC, date, datetime, timedelta
 
 import click
+from rich.console import Console
+
+
+def stdout_console() -> Console:
+    """Standard output as rich writes it; piped output (CI logs, files) would otherwise be
+    wrapped at 80 columns."""
+    return Console(width=None if sys.stdout.isatty() else 160, highlight=False)
 
 
 def utc_day(_ctx, _param, value: str) -> date:

@@ -1,7 +1,6 @@
 """`telemetry statement`: issue a month's partner SLA statements in this process, or list them."""
 
 import re
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,6 +8,8 @@ import click
 from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
+
+from telemetry_cli.options import stdout_console
 
 MONTH = re.compile(r"\d{4}-\d{2}")
 
@@ -32,11 +33,6 @@ def _month(_ctx, _param, value: str | None) -> str | None:
     if text > last:
         raise click.BadParameter(f"{text} has not begun yet (the current month is {last})")
     return text
-
-
-def _out() -> Console:
-    # Piped output (CI logs, files) would otherwise be wrapped at 80 columns.
-    return Console(width=None if sys.stdout.isatty() else 160, highlight=False)
 
 
 def _percent(value: float | None, digits: int = 3) -> str:
@@ -156,7 +152,7 @@ def issue(month: str, partner: str | None) -> None:
     listed = _issued_in(instance, run_id)
     if not listed:
         raise click.ClickException(f"nothing was issued for {month} (run {run_id})")
-    out = _out()
+    out = stdout_console()
     out.print(Text(f"Statements of {month} (run {run_id}):"))
     for entry in listed:
         document = read_document(Path(entry["directory"]))
@@ -182,7 +178,7 @@ def list_issued(month: str | None, partner: str | None) -> None:
 
     root = statements_root(TelemetryStore().lake)
     found = issued_versions(root, month, partner)
-    out = _out()
+    out = stdout_console()
     if not found:
         asked = " ".join(part for part in (month and f"for {month}",
                                            partner and f"of partner {partner}") if part)
