@@ -109,6 +109,11 @@ def test_a_spooled_console_log_is_one_run_with_its_return_code(platform, tmp_pat
     (event,) = landed_events(platform)
     assert event["time"] == "2026-11-20T01:30:00.000Z"
     assert event["data"]["baseData"]["latencyMs"] == 30 * 60 * 1000
+    # A closed day: the exact pipeline publishes the run as one failed request.
+    platform.run_whole_day("2026-11-20")
+    (published,) = platform.query("select total_requests, failed_requests, availability_pct "
+                                  f"from published.scenario_daily where scenario_id = '{SCENARIO}'")
+    assert published == {"total_requests": 1, "failed_requests": 1, "availability_pct": 0.0}
 
     undated = tmp_path / "no-code.txt"
     undated.write_text("all done\n")
