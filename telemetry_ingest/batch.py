@@ -14,10 +14,13 @@ import os
 import re
 import selectors
 import shlex
+import signal
 import subprocess
+import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -117,6 +120,32 @@ def _kept(raw: bytes) -> tuple[str, bool]:
     return text[:MAX_LINE_CHARS], len(text) > MAX_LINE_CHARS
 
 
+# After the command exits, how long output from what it left running (a background process
+# holding its stdout) is still read before the run is recorded without it.
+AFTER_EXIT_S = 1.0
+
+
+@contextmanager
+def _signals_passed_to(process: subprocess.Popen) -> Iterator[None]:
+    """While the command runs, SIGTERM and SIGHUP sent to this process are passed on to it, so
+    that a scheduler stopping the job stops the command and its run is still recorded. SIGINT
+    is ignored here, as time(1) does: a terminal's Ctrl-C reaches the command itself, which is
+    in the same foreground process group."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread; a library caller keeps its own
+        return
+    def pass_on(signum, _frame):
+        process.send_signal(signum)
+    previous = {number: signal.signal(number, pass_on)
+                for number in (signal.SIGTERM, signal.SIGHUP)}
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def capture(command: Sequence[str], stdout: BinaryIO, stderr: BinaryIO,
             ) -> tuple[int, list[tuple[str, datetime, bytes]]]:
     """Run `command`, copying its output to `stdout` and `stderr` as it comes; its exit status
@@ -126,25 +155,32 @@ def capture(command: Sequence[str], stdout: BinaryIO, stderr: BinaryIO,
     outputs = {process.stdout: ("stdout", stdout), process.stderr: ("stderr", stderr)}
     partial = {name: b"" for name, _ in outputs.values()}
     lines: list[tuple[str, datetime, bytes]] = []
-    with selectors.DefaultSelector() as selector:
+    exited_at = None
+    with _signals_passed_to(process), selectors.DefaultSelector() as selector:
         for pipe in outputs:
             selector.register(pipe, selectors.EVENT_READ)
         while selector.get_map():
-            for key, _ in selector.select():
+            ready = selector.select(timeout=0.2)
+            for key, _ in ready:
                 name, terminal = outputs[key.fileobj]
                 chunk = os.read(key.fd, 65536)
                 if not chunk:
                     selector.unregister(key.fileobj)
-                    if partial[name]:
-                        lines.append((name, _now(), partial[name]))
-                        partial[name] = b""
                     continue
                 terminal.write(chunk)
                 terminal.flush()
                 at = _now()
                 *complete, partial[name] = (partial[name] + chunk).split(b"\n")
                 lines += [(name, at, line) for line in complete]
-    return process.wait(), lines
+            if process.poll() is not None:
+                exited_at = exited_at or time.monotonic()
+                if not ready and time.monotonic() - exited_at > AFTER_EXIT_S:
+                    break
+        lines += [(name, _now(), rest) for name, rest in partial.items() if rest]
+        status = process.wait()
+    for pipe in outputs:
+        pipe.close()
+    return status, lines
 
 
 def run_job(command: Sequence[str], scenario_id: str, partner_id: str, stdout: BinaryIO,

@@ -4,8 +4,10 @@ an operator starts it), their console lines, their availability events, and the 
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -133,5 +135,31 @@ def test_an_unknown_scenario_runs_nothing(platform, tmp_path):
 def test_a_command_that_cannot_start_is_a_failed_run(platform):
     missing = job_run("--scenario", SCENARIO, "--", "/nonexistent/program")
     assert missing.returncode == 127 and b"No such file" in missing.stderr
+    (event,) = landed_events(platform)
+    assert event["data"]["baseData"]["requestStatus"] >= 5
+
+
+def test_a_job_stopped_by_its_scheduler_is_recorded_without_waiting_for_what_it_left(platform):
+    # A scheduler stops the job with SIGTERM; the command leaves a background process that
+    # holds its output open.
+    job = subprocess.Popen(
+        [str(TELEMETRY), "job", "run", "--scenario", SCENARIO, "--", "sh", "-c",
+         "sleep 31.5 & echo started; sleep 32.5"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+    try:
+        assert job.stdout.readline() == b"started\n"
+        stopped = time.monotonic()
+        job.send_signal(signal.SIGTERM)
+        assert job.wait(timeout=30) == 128 + signal.SIGTERM
+        assert time.monotonic() - stopped < 10
+    finally:
+        subprocess.run(["pkill", "-f", "sleep 3[12].5"], check=False)
+        job.stdout.close()
+        job.stderr.close()
+    today = datetime.now(UTC).date()
+    (run,) = job_runs(platform.settings.lake_dir).read_days(today - timedelta(days=1), today)
+    assert run["exit_status"] == 143 and not run["succeeded"]
+    assert [row["text"] for row in console_lines(platform.settings.lake_dir).read_days(
+        today - timedelta(days=1), today)] == ["started"]
     (event,) = landed_events(platform)
     assert event["data"]["baseData"]["requestStatus"] >= 5
