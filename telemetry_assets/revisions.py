@@ -12,6 +12,7 @@ publishing run's id as the revision's), shown in the run's metadata, on the dash
 """
 
 import json
+import logging
 import re
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from telemetry_assets.tables import (
     REJECTED_EVENTS,
     REVISIONS,
 )
-from telemetry_core.annotations import Annotation, AnnotationStore, platform_id
+from telemetry_core.annotations import Annotation, note, platform_id
 from telemetry_core.recorded import RecordedTable
 from telemetry_core.sql import compute_connection, utc_naive
 
@@ -58,6 +59,7 @@ REVISION_SCHEMA = pa.schema([
     ("files", pa.string()),
     ("reason", pa.string()),
 ])
+log = logging.getLogger(__name__)
 _HOUR_IN_PATH = re.compile(r"date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})")
 
 
@@ -235,14 +237,14 @@ def record_revisions(lake: Lake, run_id: str, window: TimeWindow, before: pd.Dat
     targets = [row for row in rows if None not in (row["slo_target_pct_before"],
                                                     row["slo_target_pct"])
                and row["slo_target_pct_before"] != row["slo_target_pct"]]
-    AnnotationStore(lake.root).add(Annotation(
+    note(lake.root, (Annotation(
         starts_at=datetime.combine(row["date"], datetime.min.time()), scope="scenario",
         scope_value=row["scenario_id"], kind="reference_change",
         text=f"{row['scenario_id']}: {reason(row, InputChanges())}",
         source="platform:scenario_daily",
         annotation_id=platform_id("target", row["date"], row["scenario_id"],
                                   row["slo_target_pct_before"], row["slo_target_pct"]),
-    ) for row in targets)
+    ) for row in targets), log)
     return rows
 
 

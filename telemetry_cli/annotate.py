@@ -29,7 +29,7 @@ def annotate(text: str, kind: str, scope: str, start: str | None, end: str | Non
               "link": link}
     try:
         annotation = build({k: v for k, v in fields.items() if v is not None},
-                           source=f"cli:{getpass.getuser()}",
+                           source=f"cli:{_user()}",
                            known=KnownScopes.from_reference(settings.reference_dir))
     except AnnotationError as error:
         raise click.UsageError(f"annotation not recorded: {error}") from None
@@ -61,6 +61,13 @@ def annotations(day: date) -> None:
             a.scope + (f":{a.scope_value}" if a.scope_value else "")), Text(a.kind),
             Text(a.text), Text(a.source), Text(a.link or ""))
     stdout_console().print(table)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container's uid with no name and no $USER
+        return "unknown"
 
 
 def _when(moment: datetime | None) -> str:

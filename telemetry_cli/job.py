@@ -54,9 +54,9 @@ def run(scenario: str, partner: str, command: tuple[str, ...]) -> None:
     done = run_job(command, scenario, partner, sys.stdout.buffer, sys.stderr.buffer)
     try:
         record(done, settings.lake_dir, settings.landing_dir)
-    except OSError as error:
+    except Exception as error:  # the job ran: its status is the answer, whatever the record
         click.echo(f"telemetry job run: the run was not recorded: {error}", err=True)
-        sys.exit(done.exit_status or 1)
+        sys.exit(done.exit_status)
     click.echo(f"telemetry job run: {scenario} run {done.run_id} "
                f"{'succeeded' if done.succeeded else f'failed (exit status {done.exit_status})'}"
                f" in {(done.ended_at - done.started_at).total_seconds():.1f} s, "
@@ -90,7 +90,10 @@ def ingest(scenario: str, partner: str, path: Path, started: datetime | None,
         done = ingest_file(path, scenario, partner, started, ended, exit_status)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    record(done, settings.lake_dir, settings.landing_dir)
+    try:
+        record(done, settings.lake_dir, settings.landing_dir)
+    except OSError as error:
+        raise click.ClickException(f"the run was not recorded: {error}") from None
     stdout_console().print(Text(f"recorded {scenario} run {done.run_id} from {path}: exit status "
                       f"{done.exit_status}, {len(done.lines)} line(s)"), soft_wrap=True)
 

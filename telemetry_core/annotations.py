@@ -10,6 +10,7 @@ day take turns and replace the day's file atomically (telemetry_core/recorded.py
 
 import csv
 import hashlib
+import logging
 import re
 import uuid
 from collections.abc import Iterable, Mapping
@@ -27,7 +28,10 @@ SCOPES = ("all", "service", "scenario", "partner")
 MAX_TEXT_CHARS = 2000
 MAX_LINK_CHARS = 2000
 MAX_SOURCE_CHARS = 100
+MAX_SCOPE_CHARS = 200
 KIND = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+# Times outside these are typing mistakes, and each day is a file.
+EARLIEST, LATEST = datetime(2000, 1, 1), datetime(2100, 1, 1)
 TABLE_PATH = ("context", "annotations")
 
 SCHEMA = pa.schema([
@@ -86,9 +90,13 @@ def parse_time(value: Any, field_name: str) -> datetime:
     if not isinstance(value, str) or not value.strip():
         raise AnnotationError(field_name, "must be an ISO-8601 time, e.g. 2026-11-20T10:15:00Z")
     try:
-        return utc_naive(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
-    except ValueError:
+        moment = utc_naive(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
+    except (ValueError, OverflowError):
         raise AnnotationError(field_name, f"{value!r} is not an ISO-8601 time") from None
+    if not EARLIEST <= moment <= LATEST:
+        raise AnnotationError(field_name, f"{value!r} is not between {EARLIEST:%Y} and "
+                                          f"{LATEST:%Y}")
+    return moment
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,8 @@ def parse_scope(text: str, known: KnownScopes | None) -> tuple[str, str | None]:
         return kind, None
     if not value:
         raise AnnotationError("scope", f"`{kind}` needs a value, e.g. {kind}:checkout")
+    if len(value) > MAX_SCOPE_CHARS:
+        raise AnnotationError("scope", f"the value is longer than {MAX_SCOPE_CHARS} characters")
     # Partners need not be in customers.csv: traffic names partners the reference does not.
     if known is not None and kind in ("scenario", "service"):
         names = known.scenarios if kind == "scenario" else known.services
@@ -164,6 +174,15 @@ def build(fields: Mapping[str, Any], source: str, known: KnownScopes | None,
                       source=source[:MAX_SOURCE_CHARS], link=link)
 
 
+def note(lake_dir: Path, annotations: Iterable[Annotation], log: logging.Logger) -> None:
+    """Record the platform's own annotations as a side effect that never fails its caller: a
+    publication, a sensor tick or a webhook matters more than its note on a chart."""
+    try:
+        AnnotationStore(lake_dir).add(annotations)
+    except Exception:  # any failure of a note is logged, never raised
+        log.exception("could not record the platform's annotations in %s", lake_dir)
+
+
 class AnnotationStore:
     """The annotations of a lake (its root folder)."""
 
@@ -186,5 +205,7 @@ class AnnotationStore:
         `start` (ranges that began up to `looked_back` earlier included), oldest first."""
         start, end = utc_naive(start), utc_naive(end)
         rows = self.table.read_days((start - looked_back).date(), end.date())
+        # A range is half-open, [starts_at, ends_at); a moment is in [start, end).
         return [Annotation(**row) for row in rows
-                if row["starts_at"] < end and (row["ends_at"] or row["starts_at"]) >= start]
+                if row["starts_at"] < end and (row["ends_at"] > start if row["ends_at"]
+                                               else row["starts_at"] >= start)]

@@ -25,6 +25,8 @@ _PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
 # usually still writing it, gets to read the 413 instead of a reset connection.
 _DRAIN_FACTOR = 4
 _RETRY_AFTER_S = 1
+# Annotations are notes a person or a deploy tool writes, a few at a time.
+MAX_ANNOTATIONS_PER_REQUEST = 100
 
 
 class InFlightBudget:
@@ -162,6 +164,9 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         batch = document if isinstance(document, list) else [document]
         if not batch or not all(isinstance(item, dict) for item in batch):
             return 400, {"error": "body must be an annotation object or a non-empty list of them"}
+        if len(batch) > MAX_ANNOTATIONS_PER_REQUEST:
+            return 400, {"error": f"{len(batch):,} annotations in one request; at most "
+                                  f"{MAX_ANNOTATIONS_PER_REQUEST}"}
         known = KnownScopes.from_reference(settings.reference_dir) if settings.reference_dir \
             else None
         built, errors = [], []

@@ -9,6 +9,7 @@ the scenario, latency = the run's duration, success = exit status 0. `telemetry 
 the same for console output that already exists as a file (a mainframe job's spooled output).
 """
 
+import hashlib
 import json
 import os
 import re
@@ -19,12 +20,11 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 from telemetry_client.events import (
@@ -125,62 +125,102 @@ def _kept(raw: bytes) -> tuple[str, bool]:
 AFTER_EXIT_S = 1.0
 
 
-@contextmanager
-def _signals_passed_to(process: subprocess.Popen) -> Iterator[None]:
+class _SignalsPassedOn:
     """While the command runs, SIGTERM and SIGHUP sent to this process are passed on to it, so
     that a scheduler stopping the job stops the command and its run is still recorded. SIGINT
     is ignored here, as time(1) does: a terminal's Ctrl-C reaches the command itself, which is
-    in the same foreground process group."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers belong to the main thread; a library caller keeps its own
-        return
-    def pass_on(signum, _frame):
-        process.send_signal(signum)
-    previous = {number: signal.signal(number, pass_on)
-                for number in (signal.SIGTERM, signal.SIGHUP)}
-    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
+    in the same foreground process group.
+
+    The handlers are set before the command starts: a handled signal is reset to its default in
+    the command, while one this process inherited as ignored (from a scheduler, say) would stay
+    ignored there and the command could never be stopped."""
+
+    PASSED_ON = (signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+        self.previous: dict[int, Any] = {}
+        # Signal handlers belong to the main thread; a library caller elsewhere keeps its own.
+        self.active = threading.current_thread() is threading.main_thread()
+
+    def _pass_on(self, signum: int, _frame: Any) -> None:
+        if self.process is None:
+            raise SystemExit(128 + signum)  # nothing started yet: nothing to record
+        self.process.send_signal(signum)
+
+    def __enter__(self) -> "_SignalsPassedOn":
+        if self.active:
+            self.previous = {number: signal.signal(number, self._pass_on)
+                             for number in self.PASSED_ON}
+        return self
+
+    def started(self, process: subprocess.Popen) -> None:
+        self.process = process
+        if self.active:
+            self.previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def __exit__(self, *_exc: object) -> None:
+        for number, handler in self.previous.items():
             signal.signal(number, handler)
 
 
 def capture(command: Sequence[str], stdout: BinaryIO, stderr: BinaryIO,
             ) -> tuple[int, list[tuple[str, datetime, bytes]]]:
     """Run `command`, copying its output to `stdout` and `stderr` as it comes; its exit status
-    and its lines (stream, time read, bytes) in the order they were read."""
-    process = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               stdin=None)
-    outputs = {process.stdout: ("stdout", stdout), process.stderr: ("stderr", stderr)}
+    and its lines (stream, time read, bytes) in the order they were read. A terminal that goes
+    away (a closed pipe) stops the copying, not the reading."""
+    with _SignalsPassedOn() as signals:
+        process = subprocess.Popen(list(command), stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, stdin=None)
+        signals.started(process)
+        try:
+            return _read_until_exit(process, stdout, stderr)
+        finally:
+            for pipe in (process.stdout, process.stderr):
+                pipe.close()
+            process.wait()
+
+
+MAX_PARTIAL_BYTES = 4 * MAX_LINE_CHARS
+
+
+def _read_until_exit(process: subprocess.Popen, stdout: BinaryIO, stderr: BinaryIO,
+                     ) -> tuple[int, list[tuple[str, datetime, bytes]]]:
+    outputs: dict[Any, tuple[str, BinaryIO | None]] = {
+        process.stdout: ("stdout", stdout), process.stderr: ("stderr", stderr)}
     partial = {name: b"" for name, _ in outputs.values()}
     lines: list[tuple[str, datetime, bytes]] = []
     exited_at = None
-    with _signals_passed_to(process), selectors.DefaultSelector() as selector:
+    with selectors.DefaultSelector() as selector:
         for pipe in outputs:
             selector.register(pipe, selectors.EVENT_READ)
         while selector.get_map():
-            ready = selector.select(timeout=0.2)
-            for key, _ in ready:
+            for key, _ in selector.select(timeout=0.2):
                 name, terminal = outputs[key.fileobj]
                 chunk = os.read(key.fd, 65536)
                 if not chunk:
                     selector.unregister(key.fileobj)
                     continue
-                terminal.write(chunk)
-                terminal.flush()
+                if terminal is not None:
+                    try:
+                        terminal.write(chunk)
+                        terminal.flush()
+                    except OSError:
+                        outputs[key.fileobj] = (name, None)  # the terminal went away
                 at = _now()
-                *complete, partial[name] = (partial[name] + chunk).split(b"\n")
+                *complete, rest = (partial[name] + chunk).split(b"\n")
                 lines += [(name, at, line) for line in complete]
+                # A line with no end in sight is kept cut, not grown without bound.
+                if len(rest) > MAX_PARTIAL_BYTES:
+                    lines.append((name, at, rest))
+                    rest = b""
+                partial[name] = rest
             if process.poll() is not None:
                 exited_at = exited_at or time.monotonic()
-                if not ready and time.monotonic() - exited_at > AFTER_EXIT_S:
+                if time.monotonic() - exited_at > AFTER_EXIT_S:
                     break
-        lines += [(name, _now(), rest) for name, rest in partial.items() if rest]
-        status = process.wait()
-    for pipe in outputs:
-        pipe.close()
-    return status, lines
+    lines += [(name, _now(), rest) for name, rest in partial.items() if rest]
+    return process.wait(), lines
 
 
 def run_job(command: Sequence[str], scenario_id: str, partner_id: str, stdout: BinaryIO,
@@ -190,7 +230,8 @@ def run_job(command: Sequence[str], scenario_id: str, partner_id: str, stdout: B
     clock = time.monotonic()
     try:
         status, raw = capture(command, stdout, stderr)
-    except OSError as error:
+    except (FileNotFoundError, PermissionError, NotADirectoryError) as error:
+        # Popen's own errors: the command could not start.
         status, raw = 127, [("stderr", _now(), f"telemetry job run: {error}".encode())]
         stderr.write(raw[0][2] + b"\n")
         stderr.flush()
@@ -220,13 +261,16 @@ def ingest_file(path: Path, scenario_id: str, partner_id: str, started: datetime
     lines take the time the run ended, as the file gives no other."""
     texts = [line.rstrip("\r") for line in path.read_text(errors="replace").splitlines()]
     status = exit_status if exit_status is not None else exit_status_in(texts)
+    # The same log ingested again (a cron over a spool folder) is the same run, landed once.
+    run_id = hashlib.sha256("\x1f".join([scenario_id, str(path.resolve()), *texts]).encode()
+                            ).hexdigest()[:32]
     if status is None:
         raise ValueError(f"{path} states no return code (MAXCC=, COND CODE, RC=): give "
                          "--exit-status")
     return JobRun(scenario_id, partner_id, str(path), utc_naive(started), utc_naive(ended),
                   status, [ConsoleLine("console", utc_naive(ended), text[:MAX_LINE_CHARS],
                                        len(text) > MAX_LINE_CHARS) for text in texts],
-                  source="job ingest", operation=path.name)
+                  source="job ingest", operation=path.name, run_id=run_id)
 
 
 def record(run: JobRun, lake_dir: Path, landing_dir: Path) -> Path:

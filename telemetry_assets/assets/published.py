@@ -58,18 +58,11 @@ def published_asset(table: Table, description: str) -> AssetsDefinition:
         if before is not None:
             after = published_days(store.lake, window)
             metadata.update(availability_report(before, after))
-            revised = record_revisions(store.lake, context.run.run_id, window, before, after,
-                                       inputs_before)
-            if revised:
-                metadata["revision"] = revision_report(revised)
-            noted = AnnotationStore(store.lake.root).between(window.start, window.end)
-            if noted:
-                metadata["annotations"] = annotation_report(noted)
-            # Last: a publication killed before this compares the next one with older inputs,
-            # which can only name more causes, never fewer.
-            for start in partition_starts(Grain.DAY, window):
-                save_inputs(store.lake, start, day_inputs(
-                    store.lake, TimeWindow(start, start + timedelta(days=1))))
+            try:
+                metadata.update(explain_publication(context, store, window, before, after,
+                                                    inputs_before))
+            except Exception:  # the figures are published: never fail them now
+                context.log.exception("the revision of this publication was not recorded")
         return MaterializeResult(metadata=metadata)
 
     return publish
@@ -86,6 +79,26 @@ def published_days(lake: Lake, window: TimeWindow) -> pd.DataFrame:
 
 
 ANNOTATIONS_SHOWN = 20
+
+
+def explain_publication(context: AssetExecutionContext, store: TelemetryStore,
+                        window: TimeWindow, before: pd.DataFrame, after: pd.DataFrame,
+                        inputs_before: dict) -> dict[str, MetadataValue]:
+    """Record why the figures moved (revisions), keep the inputs for the next publication, and
+    the metadata that says both. A publication killed before the inputs are kept compares the
+    next one with older inputs, which can name more causes, never fewer."""
+    metadata = {}
+    revised = record_revisions(store.lake, context.run.run_id, window, before, after,
+                               inputs_before)
+    if revised:
+        metadata["revision"] = revision_report(revised)
+    noted = AnnotationStore(store.lake.root).between(window.start, window.end)
+    if noted:
+        metadata["annotations"] = annotation_report(noted)
+    for start in partition_starts(Grain.DAY, window):
+        save_inputs(store.lake, start, day_inputs(
+            store.lake, TimeWindow(start, start + timedelta(days=1))))
+    return metadata
 
 
 def annotation_report(noted: list) -> MetadataValue:

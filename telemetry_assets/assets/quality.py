@@ -14,7 +14,7 @@ from telemetry_assets.partitions import Grain
 from telemetry_assets.resources import QualitySettings, QualityThresholds, TelemetryStore
 from telemetry_assets.stage import map_partitions, register_inputs, stage_asset, stage_params
 from telemetry_assets.tables import QUALITY_SUMMARY, SCENARIO_MINUTE, UNREAD_LANDING_FILES
-from telemetry_core.annotations import Annotation, AnnotationStore, platform_id
+from telemetry_core.annotations import Annotation, note, platform_id
 from telemetry_core.landing import unread_landing_files
 from telemetry_core.sql import compute_connection, load_sql, utc_naive
 
@@ -76,8 +76,8 @@ def quality_summary(context: AssetExecutionContext, store: TelemetryStore,
                                 "from validated where hold_reason is not null "
                                 "group by all order by 2 desc, 1").fetchall()
             written = lake.write(QUALITY_SUMMARY, window.start, con.from_df(frame))
-        AnnotationStore(lake.root).add(
-            quality_annotations(frame.iloc[0], held_back, window, thresholds))
+        note(lake.root, quality_annotations(frame.iloc[0], held_back, window, thresholds),
+             context.log)
         return written, frame
 
     # One day at a time: the day's audits are judged through the run's ledger.

@@ -21,7 +21,7 @@ from telemetry_assets.lake import Lake, Table
 from telemetry_assets.resources import TelemetryStore
 from telemetry_assets.stage import stage_asset
 from telemetry_assets.tables import CUSTOMERS, OBJECTIVES, OPERATION_SCENARIOS, SCENARIOS
-from telemetry_core.annotations import Annotation, AnnotationStore, platform_id
+from telemetry_core.annotations import Annotation, note, platform_id
 from telemetry_core.settings import Settings
 from telemetry_core.slos import MaintenanceWindow, SloCatalog, SloFileError, load_slos
 from telemetry_core.sql import compute_connection
@@ -200,8 +200,8 @@ def objectives(context: AssetExecutionContext, store: TelemetryStore) -> Materia
     with closing(compute_connection()) as con:
         rows = store.lake.write(OBJECTIVES, None, con.from_df(frame))
     store.lake.publish_views([OBJECTIVES])
-    AnnotationStore(store.lake.root).add(maintenance_annotation(window)
-                                         for window in catalog.maintenance)
+    note(store.lake.root, (maintenance_annotation(window) for window in catalog.maintenance),
+         context.log)
     source = str(catalog.source.absolute()) if catalog.source else "scenarios.csv only"
     context.log.info(f"{OBJECTIVES.qualified_name}: {rows} objectives from {source}")
     return MaterializeResult(metadata={

@@ -56,7 +56,7 @@ from telemetry_assets.jobs import (
 from telemetry_assets.partitions import daily_partitions, hourly_partitions, keys_in, window_of_key
 from telemetry_assets.resources import AutomationPolicy, AutomationSettings, TelemetryStore
 from telemetry_assets.tables import FILTERED_EVENTS, RAW_EVENTS, SCENARIO_DAILY
-from telemetry_core.annotations import Annotation, AnnotationStore, platform_id
+from telemetry_core.annotations import Annotation, note, platform_id
 from telemetry_core.landing import landing_files
 from telemetry_core.sql import utc_naive
 
@@ -265,7 +265,7 @@ def evaluate_late_data(
     landing_dir: Path,
     cursor: str | None,
     settings: AutomationPolicy,
-    annotations: AnnotationStore | None = None,
+    lake_dir: Path | None = None,
 ) -> SensorResult:
     scan_started = time.time()
     previous = LateDataCursor.parse(cursor)
@@ -278,12 +278,8 @@ def evaluate_late_data(
     unfinished = list(instance.get_run_records(RunsFilter(statuses=list(UNFINISHED_STATUSES))))
     records = _Records(instance)
     requests = late_hour_requests(records, landing_dir, hours, previous.files_after)
-    if annotations is not None and requests:
-        try:
-            annotations.add(late_data_annotation(request) for request in requests)
-        except OSError:
-            # The re-runs matter more than their note on the chart: they are requested anyway.
-            log.exception("could not record the late-data annotations")
+    if lake_dir is not None and requests:
+        note(lake_dir, (late_data_annotation(request) for request in requests), log)
     later, filtered_after = later_hour_requests(records, previous.filtered_after, since)
     requests += later
     requests += stale_day_requests(records, days, unfinished)
@@ -312,5 +308,5 @@ def late_landing_files(context: SensorEvaluationContext, store: TelemetryStore,
                        automation: AutomationSettings):
     return evaluate_late_data(
         context.instance, store.settings.landing_dir, context.cursor, automation.policy,
-        AnnotationStore(store.settings.lake_dir),
+        store.settings.lake_dir,
     )

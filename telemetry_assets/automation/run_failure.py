@@ -1,6 +1,7 @@
 """Every failed run: an annotation on the charts, and a post to the failure webhooks, with its
 first error and a link to it."""
 
+import logging
 from datetime import UTC, datetime
 
 from dagster import DefaultSensorStatus, RunFailureSensorContext, run_failure_sensor
@@ -14,7 +15,9 @@ from telemetry_assets.jobs import (
 )
 from telemetry_assets.resources import AutomationSettings, TelemetryStore
 from telemetry_assets.webhooks import message, notify, slack_escaped
-from telemetry_core.annotations import MAX_TEXT_CHARS, Annotation, AnnotationStore, platform_id
+from telemetry_core.annotations import MAX_TEXT_CHARS, Annotation, note, platform_id
+
+log = logging.getLogger(__name__)
 
 
 def failure_report(context: RunFailureSensorContext, ui_url: str | None) -> dict:
@@ -74,7 +77,7 @@ def run_failure_webhook(context: RunFailureSensorContext, automation: Automation
                         store: TelemetryStore) -> None:
     policy = automation.policy
     report = failure_report(context, policy.dagster_ui_url)
-    AnnotationStore(store.settings.lake_dir).add([failure_annotation(context, report)])
+    note(store.settings.lake_dir, [failure_annotation(context, report)], log)
     if not policy.failure_webhooks:
         context.log.info("TELEMETRY_FAILURE_WEBHOOK_URLS is not set: run "
                          f"{context.dagster_run.run_id} is not reported")

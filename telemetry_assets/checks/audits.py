@@ -9,6 +9,7 @@ Within one run an audit is evaluated once per window: its check step records the
 the publication gate and the quality summary of the same run read it instead of scanning again.
 """
 
+import logging
 import threading
 from collections.abc import Sequence
 from contextlib import closing
@@ -34,8 +35,10 @@ from telemetry_assets.tables import (
     SCENARIO_MINUTE,
     VALIDATED,
 )
-from telemetry_core.annotations import MAX_TEXT_CHARS, Annotation, AnnotationStore, platform_id
+from telemetry_core.annotations import MAX_TEXT_CHARS, Annotation, note, platform_id
 from telemetry_core.sql import compute_connection, load_sql, utc_naive
+
+log = logging.getLogger(__name__)
 
 SAMPLE_ROWS = 5
 # The view a generic audit reads: the audited table's partitions of the window.
@@ -216,6 +219,12 @@ class AuditLedger:
 ledger = AuditLedger()
 
 
+def window_label(window: TimeWindow) -> str:
+    """The days of a daily window as a person names them: the last one included."""
+    first, last = window.start.date(), (window.end - timedelta(days=1)).date()
+    return f"{first}" if first == last else f"{first} to {last}"
+
+
 def guard_publication(run_id: str, lake: Lake, window: TimeWindow,
                       thresholds: QualityThresholds) -> None:
     """Refuse to publish a window whose inputs break a blocking rule."""
@@ -225,10 +234,10 @@ def guard_publication(run_id: str, lake: Lake, window: TimeWindow,
         listed = "; ".join(f"{o.audit.name}: {o.offending_rows} offending rows" for o in failed)
         start, end = (utc_naive(moment) for moment in (window.start, window.end))
         # At the window's start, not as a band over it: a day-long band would hide the chart.
-        AnnotationStore(lake.root).add([Annotation(
+        note(lake.root, [Annotation(
             starts_at=start, kind="check_failed", source="platform:publication",
-            text=f"{start:%Y-%m-%d} to {end:%Y-%m-%d}, not published, blocking checks fail: "
+            text=f"{window_label(window)} not published, blocking checks fail: "
                  f"{listed}"[:MAX_TEXT_CHARS],
-            annotation_id=platform_id("check_failed", run_id, start, end))])
+            annotation_id=platform_id("check_failed", run_id, start, end))], log)
         raise Failure(description=f"not published, blocking checks fail: {listed}",
                       allow_retries=False)

@@ -416,7 +416,9 @@ def gather_day(con: duckdb.DuckDBPyConnection, selection: Selection,
                 link
             from {ANNOTATIONS.qualified_name}
             where starts_at < cast($end as timestamp)
-                and coalesce(ends_at, starts_at) >= cast($start as timestamp)
+                -- a range is half-open; a moment is in the day when it starts in it
+                and case when ends_at is null then starts_at >= cast($start as timestamp)
+                    else ends_at > cast($start as timestamp) end
             order by starts_at, created_at, annotation_id
         """, {"start": start, "end": end})
     job_runs = []

@@ -9,6 +9,7 @@ because it may have arrived.
 """
 
 import json
+import logging
 import math
 from contextlib import closing
 from dataclasses import dataclass
@@ -21,10 +22,11 @@ from telemetry_assets.lake import Lake
 from telemetry_assets.mood.burn_rates import MoodReport, ScenarioMood, describe, format_duration
 from telemetry_assets.tables import MOOD_NOTIFICATIONS
 from telemetry_assets.webhooks import message, post_json, slack_escaped
-from telemetry_core.annotations import Annotation, AnnotationStore, platform_id
+from telemetry_core.annotations import Annotation, note, platform_id
 from telemetry_core.sql import compute_connection
 
 MAX_ATTEMPTS = 3
+log = logging.getLogger(__name__)
 
 NOTIFICATION_SCHEMA = pa.schema([
     ("notification_id", pa.string()),
@@ -219,10 +221,10 @@ def notify_changes(
             })
     if not new_rows:
         return Evaluation(report.as_of, changes, 0, 0)
+    # Before the outbox: once it holds the change, no later evaluation finds it to note.
+    note(lake.root, episodes, log)
     rows.extend(new_rows)
     _save(lake, rows)
     lake.publish_views([MOOD_NOTIFICATIONS])
-    # After the outbox, whose ids make a repeated evaluation find nothing new to note.
-    AnnotationStore(lake.root).add(episodes)
     delivered, failed = _deliver(lake, rows, [row for row in new_rows if row["url"]])
     return Evaluation(report.as_of, changes, delivered, failed)

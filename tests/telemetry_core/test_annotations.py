@@ -43,6 +43,9 @@ def refused(fields: dict) -> AnnotationError:
     ({"text": "x", "kind": "Deploy Now"}, "kind", "lower-case word"),
     ({"text": "x", "link": "javascript:alert(1)"}, "link", "http(s) URL"),
     ({"text": "x", "colour": "red"}, "colour", "unknown field"),
+    ({"text": "x", "start": "0001-01-01T00:00:00+01:00"}, "start", "is not an ISO-8601 time"),
+    ({"text": "x", "start": "2200-01-01T00:00:00Z"}, "start", "is not between 2000 and 2100"),
+    ({"text": "x", "scope": "partner:" + "p" * 201}, "scope", "longer than 200 characters"),
 ])
 def test_a_bad_annotation_is_refused_naming_the_field_and_the_reason(fields, field, said):
     error = refused(fields)
@@ -92,6 +95,8 @@ def test_between_finds_what_overlaps_including_ranges_begun_days_before(tmp_path
         note(day + timedelta(hours=23, minutes=59), "last minute"),
         note(day + timedelta(days=1), "next day"),
     ])
+    # A range is half-open: one that ends at midnight is not of the next day.
+    store.add([note(day - timedelta(hours=1), "ends at midnight", end=day)])
     found = [a.text for a in store.between(day, day + timedelta(days=1))]
     assert found == ["freeze", "midnight", "last minute"]
 

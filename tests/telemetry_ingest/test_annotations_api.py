@@ -83,4 +83,6 @@ def test_no_token_no_json_and_no_object_are_refused(receiver, data_dir):
     assert status == 400 and "not JSON" in answer["error"]
     status, answer = post(receiver, [])
     assert status == 400 and "non-empty list" in answer["error"]
+    status, answer = post(receiver, [DEPLOY] * 101)
+    assert status == 400 and "at most 100" in answer["error"]
     assert stored(data_dir) == []

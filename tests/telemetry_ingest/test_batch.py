@@ -12,6 +12,7 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from telemetry_assets import live
@@ -108,6 +109,13 @@ def test_a_spooled_console_log_is_one_run_with_its_return_code(platform, tmp_pat
                                                           datetime(2026, 11, 20).date())
     assert (run["started_at"], run["ended_at"], run["succeeded"]) == (
         datetime(2026, 11, 20, 1), datetime(2026, 11, 20, 1, 30), False)
+    # The same log ingested again is the same run: one event, one row, its lines once.
+    again = CliRunner().invoke(main, [
+        "job", "ingest", "--scenario", SCENARIO, "--file", str(spool),
+        "--started", "2026-11-20T01:00:00Z", "--ended", "2026-11-20T01:30:00Z"])
+    assert again.exit_code == 0 and run["run_id"] in again.output
+    assert len(console_lines(platform.settings.lake_dir).read_day(datetime(2026, 11, 20).date())
+               ) == 2
     (event,) = landed_events(platform)
     assert event["time"] == "2026-11-20T01:30:00.000Z"
     assert event["data"]["baseData"]["latencyMs"] == 30 * 60 * 1000
@@ -139,13 +147,21 @@ def test_a_command_that_cannot_start_is_a_failed_run(platform):
     assert event["data"]["baseData"]["requestStatus"] >= 5
 
 
-def test_a_job_stopped_by_its_scheduler_is_recorded_without_waiting_for_what_it_left(platform):
+def _ignoring_sigterm() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("started_by", ["a shell", "a scheduler that ignores SIGTERM"])
+def test_a_job_stopped_by_its_scheduler_is_recorded_without_waiting_for_what_it_left(
+        platform, started_by):
     # A scheduler stops the job with SIGTERM; the command leaves a background process that
-    # holds its output open.
+    # holds its output open. A process started with SIGTERM ignored passes that on to what it
+    # starts, unless it handles the signal itself.
     job = subprocess.Popen(
         [str(TELEMETRY), "job", "run", "--scenario", SCENARIO, "--", "sh", "-c",
          "sleep 31.5 & echo started; sleep 32.5"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy(),
+        preexec_fn=_ignoring_sigterm if "ignores" in started_by else None)
     try:
         assert job.stdout.readline() == b"started\n"
         stopped = time.monotonic()
