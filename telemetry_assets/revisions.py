@@ -31,6 +31,7 @@ from telemetry_assets.tables import (
     MINUTE_AGGREGATE,
     RAW_EVENTS,
     REJECTED_EVENTS,
+    REVISION_BASES,
     REVISIONS,
 )
 from telemetry_core.annotations import Annotation, note, platform_id
@@ -98,6 +99,30 @@ def day_inputs(lake: Lake, day: TimeWindow) -> pd.DataFrame:
                      "identity": ":".join(map(str, identity)) if identity else None})
     return pd.DataFrame(rows, columns=INPUT_COLUMNS).astype(
         {"events": "Int64", "rejected": "Int64"})
+
+
+def revision_base(lake: Lake, window: TimeWindow, current: pd.DataFrame) -> pd.DataFrame:
+    """What the coming publication of the window is compared with, per day: the figures an
+    interrupted earlier attempt kept, else the day's current ones, kept now until
+    `clear_revision_base` (after the revision is recorded)."""
+    dates = pd.to_datetime(current["date"]).dt.date if not current.empty else current["date"]
+    frames = []
+    for start in partition_starts(Grain.DAY, window):
+        path = lake.partition_path(REVISION_BASES, start)
+        if path.exists():
+            frames.append(pd.read_parquet(path))
+            continue
+        day_rows = current[dates == start.date()] if not current.empty else current
+        with closing(compute_connection()) as con:
+            lake.write(REVISION_BASES, start, con.from_df(day_rows.reset_index(drop=True)))
+        frames.append(day_rows)
+    frames = [frame for frame in frames if not frame.empty]
+    return pd.concat(frames, ignore_index=True) if frames else current.iloc[0:0]
+
+
+def clear_revision_base(lake: Lake, window: TimeWindow) -> None:
+    for start in partition_starts(Grain.DAY, window):
+        lake.partition_path(REVISION_BASES, start).unlink(missing_ok=True)
 
 
 def previous_inputs(lake: Lake, day_start: datetime) -> pd.DataFrame | None:

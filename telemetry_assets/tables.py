@@ -42,6 +42,9 @@ PUBLISHED_TABLES = (SCENARIO_DAILY, SCENARIO_PARTNER_DAILY, SCENARIO_MINUTE, OBJ
 # What each day's latest publication was computed from (landing files and their line counts,
 # each hour's minute-aggregate file), which the next one compares with (revisions.py).
 DAY_INPUTS = Table("context", "day_inputs", Grain.DAY, written_by="scenario_daily")
+# The figures a publication in progress will be compared with, until its revision is recorded:
+# a publication killed in between is compared, when run again, with the figures before it.
+REVISION_BASES = Table("context", "revision_bases", Grain.DAY, written_by="scenario_daily")
 
 QUALITY_SUMMARY = Table("quality", "quality_summary", Grain.DAY,
                         (EVENT_OUTCOMES, REJECTED_EVENTS, VALIDATED))

@@ -19,9 +19,11 @@ from telemetry_assets.lake import Lake, Table
 from telemetry_assets.partitions import Grain, partition_starts
 from telemetry_assets.resources import QualitySettings, TelemetryStore
 from telemetry_assets.revisions import (
+    clear_revision_base,
     day_inputs,
     previous_inputs,
     record_revisions,
+    revision_base,
     save_inputs,
 )
 from telemetry_assets.stage import DAILY_FRESHNESS, run_sql_stage, stage_asset
@@ -47,7 +49,7 @@ def published_asset(table: Table, description: str) -> AssetsDefinition:
         inputs_before: dict = {}
         if table is SCENARIO_DAILY:
             try:
-                before = published_days(store.lake, window)
+                before = revision_base(store.lake, window, published_days(store.lake, window))
                 inputs_before = {start.date(): previous_inputs(store.lake, start)
                                  for start in partition_starts(Grain.DAY, window)}
             except (duckdb.Error, OSError, ValueError) as error:
@@ -61,6 +63,7 @@ def published_asset(table: Table, description: str) -> AssetsDefinition:
             try:
                 metadata.update(explain_publication(context, store, window, before, after,
                                                     inputs_before))
+                clear_revision_base(store.lake, window)
             except Exception:  # the figures are published: never fail them now
                 context.log.exception("the revision of this publication was not recorded")
         return MaterializeResult(metadata=metadata)

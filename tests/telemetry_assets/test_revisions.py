@@ -14,6 +14,7 @@ from telemetry_assets.revisions import (
     reason,
     revisions_of,
 )
+from telemetry_assets.tables import REVISION_BASES
 from telemetry_core.annotations import AnnotationStore
 from tests.events import wire_event
 from tests.helpers import write_landing
@@ -103,3 +104,37 @@ def test_an_unchanged_rerun_records_nothing_and_a_target_edit_is_explained(publi
     (noted,) = [a for a in AnnotationStore(platform.settings.lake_dir).between(
         day_start, day_start + timedelta(days=1)) if a.kind == "reference_change"]
     assert noted.scope_value == "checkout.quote" and "99.5 % → 99.9 %" in noted.text
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL at a line: nothing after it runs, not even `except Exception`."""
+
+
+def test_a_publication_killed_before_its_revision_is_explained_when_run_again(published_day,
+                                                                              monkeypatch):
+    platform = published_day
+    from telemetry_assets.assets import published
+
+    write_landing(platform.settings.landing_dir, datetime(2026, 11, 20, 10, tzinfo=UTC),
+                  "late", [wire_event("late-1", time="2026-11-20T10:50:00.000Z", status=9)])
+    platform.run_hours("2026-11-20-10:00")
+
+    def killed(*_args, **_kwargs):
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(published, "explain_publication", killed)
+        with pytest.raises(BaseException) as caught:
+            platform.run_days("2026-11-20")
+        assert isinstance(caught.value, Killed) or "Killed" in repr(caught.value)
+    # The new figures are out, their revision is not: the next run compares with the
+    # figures before the killed one, not with its own.
+    (published_row,) = platform.query("select total_requests from published.scenario_daily "
+                                      "where scenario_id = 'checkout.quote'")
+    assert published_row["total_requests"] == 41
+    assert revisions_of(platform.settings.lake_dir, DAY) == []
+    platform.run_days("2026-11-20")
+    (revision,) = revisions_of(platform.settings.lake_dir, DAY)
+    assert (revision["total_requests_before"], revision["total_requests"]) == (40, 41)
+    assert "new landing file late.jsonl in 10:00" in revision["reason"]
+    assert not platform.lake.partition_path(REVISION_BASES, datetime(2026, 11, 20)).exists()
