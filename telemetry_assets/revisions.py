@@ -16,7 +16,7 @@ import logging
 import re
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ import pyarrow as pa
 from dagster import TimeWindow
 
 from telemetry_assets.lake import Lake, file_identity
-from telemetry_assets.partitions import Grain, partition_starts
+from telemetry_assets.partitions import Grain, by_day, partition_starts
 from telemetry_assets.tables import (
     DAY_INPUTS,
     MINUTE_AGGREGATE,
@@ -233,20 +233,20 @@ def reason(row: dict[str, Any], changes: InputChanges) -> str:
 
 def record_revisions(lake: Lake, run_id: str, window: TimeWindow, before: pd.DataFrame,
                      after: pd.DataFrame, inputs_before: dict[date, pd.DataFrame | None],
+                     inputs_now: dict[date, pd.DataFrame],
                      now: datetime | None = None) -> list[dict[str, Any]]:
     """The revision rows of this publication (nothing for a first one), recorded."""
     revised_at = utc_naive(now or datetime.now(UTC))
     before, after = (frame.assign(date=pd.to_datetime(frame["date"]).dt.date)
                      for frame in (before, after))
     rows = []
-    for day_start in partition_starts(Grain.DAY, window):
-        day = day_start.date()
+    for day_window in by_day(window):
+        day = day_window.start.date()
         previous = inputs_before.get(day)
         day_before = before[before["date"] == day] if not before.empty else before
         if day_before.empty:
             continue  # a first publication revises nothing
-        changes = compare_inputs(previous, day_inputs(lake, TimeWindow(
-            day_start, day_start + timedelta(days=1))))
+        changes = compare_inputs(previous, inputs_now[day])
         day_after = after[after["date"] == day]
         for changed in changed_scenarios(day_before, day_after).to_dict("records"):
             row = {"date": day, "scenario_id": changed["scenario_id"], "revision_id": run_id,

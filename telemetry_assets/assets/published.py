@@ -1,7 +1,6 @@
 """Published availability tables (SPEC §7): what the dashboard and alerts read."""
 
 from contextlib import closing
-from datetime import timedelta
 
 import duckdb
 import pandas as pd
@@ -16,7 +15,7 @@ from dagster import (
 from telemetry_assets import markdown
 from telemetry_assets.checks.audits import guard_publication
 from telemetry_assets.lake import Lake, Table
-from telemetry_assets.partitions import Grain, partition_starts
+from telemetry_assets.partitions import Grain, by_day, partition_starts
 from telemetry_assets.resources import QualitySettings, TelemetryStore
 from telemetry_assets.revisions import (
     clear_revision_base,
@@ -91,16 +90,16 @@ def explain_publication(context: AssetExecutionContext, store: TelemetryStore,
     the metadata that says both. A publication killed before the inputs are kept compares the
     next one with older inputs, which can name more causes, never fewer."""
     metadata = {}
+    inputs_now = {day.start.date(): day_inputs(store.lake, day) for day in by_day(window)}
     revised = record_revisions(store.lake, context.run.run_id, window, before, after,
-                               inputs_before)
+                               inputs_before, inputs_now)
     if revised:
         metadata["revision"] = revision_report(revised)
     noted = AnnotationStore(store.lake.root).between(window.start, window.end)
     if noted:
         metadata["annotations"] = annotation_report(noted)
-    for start in partition_starts(Grain.DAY, window):
-        save_inputs(store.lake, start, day_inputs(
-            store.lake, TimeWindow(start, start + timedelta(days=1))))
+    for day in by_day(window):
+        save_inputs(store.lake, day.start, inputs_now[day.start.date()])
     return metadata
 
 
