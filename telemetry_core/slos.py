@@ -30,19 +30,16 @@ Every scenario gets its availability objective whether or not the file names it.
 the line of the YAML node they concern (`path:LINE: reason`), and all of them are reported at once.
 """
 
-import math
 import re
 from collections.abc import Collection, Mapping
-from contextlib import suppress
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode
 
-from telemetry_core.sql import utc_naive
+from telemetry_core.yaml_file import ConfigFileError, NodeReader, compose, shown
 
 KINDS = ("availability", "latency")
 
@@ -121,12 +118,8 @@ class SloCatalog:
                    default=0.0)
 
 
-class SloFileError(ValueError):
+class SloFileError(ConfigFileError):
     """slos.yaml breaks its rules; `errors` lists each as `path:line: reason`."""
-
-    def __init__(self, errors: list[str]):
-        super().__init__("\n".join(errors))
-        self.errors = errors
 
 
 def load_slos(
@@ -140,21 +133,15 @@ def load_slos(
     if path is None:
         return SloCatalog(objectives=_with_defaults((), scenario_targets))
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise SloFileError([f"{path}: cannot read the objectives file: {reason}"]) from error
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        problem = getattr(error, "problem", None) or str(error)
-        raise SloFileError([f"{path}:{line}: not valid YAML: {problem}"]) from error
+        root = compose(Path(path), "objectives file")
+    except ConfigFileError as error:
+        raise SloFileError(error.errors) from error
     reader = _Reader(Path(path), scenario_targets, tiers)
     catalog = reader.catalog(root)
-    if reader.errors:
-        raise SloFileError([text for _, text in sorted(reader.errors, key=lambda e: e[0])])
+    try:
+        reader.raise_errors()
+    except ConfigFileError as error:
+        raise SloFileError(error.errors) from None
     return catalog
 
 
@@ -185,74 +172,13 @@ def _with_defaults(
                         key=lambda o: (o.scenario_id, _KIND_ORDER[o.kind], o.name)))
 
 
-class _Reader:
-    """Walks the composed YAML nodes, so that every complaint can name its line."""
+class _Reader(NodeReader):
+    """Walks slos.yaml's nodes, so that every complaint can name its line."""
 
     def __init__(self, path: Path, scenario_targets: Mapping[str, float], tiers: Collection[str]):
-        self.path = path
+        super().__init__(path)
         self.scenario_targets = scenario_targets
         self.tiers = set(tiers)
-        self.errors: list[tuple[int, str]] = []
-        self._constructor = yaml.SafeLoader("")
-
-    def error(self, node: Node, reason: str) -> None:
-        line = node.start_mark.line + 1
-        self.errors.append((line, f"{self.path}:{line}: {reason}"))
-
-    def value(self, node: ScalarNode) -> object:
-        return self._constructor.construct_object(node, deep=True)
-
-    def mapping(self, node: Node, what: str, allowed: Collection[str],
-                required: Collection[str] = ()) -> dict[str, Node] | None:
-        """The entries of a mapping node by key; complains about unknown, duplicate and missing
-        keys (None when `node` is not a mapping)."""
-        if not isinstance(node, MappingNode):
-            self.error(node, f"{what} must be a mapping")
-            return None
-        entries: dict[str, Node] = {}
-        for key_node, value_node in node.value:
-            key = self.value(key_node) if isinstance(key_node, ScalarNode) else None
-            if not isinstance(key, str) or key not in allowed:
-                shown = key if key is not None else "(not a plain key)"
-                self.error(key_node, f"unknown key {shown!r} in {what} "
-                                     f"(allowed: {', '.join(allowed)})")
-            elif key in entries:
-                self.error(key_node, f"duplicate key {key!r} in {what}")
-            else:
-                entries[key] = value_node
-        for key in required:
-            if key not in entries:
-                self.error(node, f"{what} lacks {key!r}")
-        return entries
-
-    def sequence(self, node: Node, what: str) -> list[Node]:
-        if self.is_null(node):
-            return []
-        if not isinstance(node, SequenceNode):
-            self.error(node, f"{what} must be a list")
-            return []
-        return list(node.value)
-
-    def is_null(self, node: Node) -> bool:
-        return isinstance(node, ScalarNode) and self.value(node) is None
-
-    def text(self, node: Node, what: str) -> str | None:
-        value = self.value(node) if isinstance(node, ScalarNode) else None
-        if not isinstance(value, str) or not value.strip():
-            self.error(node, f"{what} must be a non-empty string")
-            return None
-        return value.strip()
-
-    def number(self, node: Node, what: str) -> float | None:
-        value = self.value(node) if isinstance(node, ScalarNode) else None
-        # bool is an int to Python; `true` where a target belongs is a mistake, not 1.
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.error(node, f"{what} must be a number, not {_shown(node)}")
-            return None
-        if not math.isfinite(value):
-            self.error(node, f"{what} must be a finite number, not {_shown(node)}")
-            return None
-        return float(value)
 
     def percent(self, node: Node, what: str) -> float | None:
         value = self.number(node, what)
@@ -260,21 +186,6 @@ class _Reader:
             self.error(node, f"{what} {value:g} is outside 0 < t <= 100")
             return None
         return value
-
-    def timestamp(self, node: Node, what: str) -> datetime | None:
-        value = self.value(node) if isinstance(node, ScalarNode) else None
-        if isinstance(value, str):
-            with suppress(ValueError):
-                value = datetime.fromisoformat(value.strip())
-        if isinstance(value, datetime):
-            return utc_naive(value)
-        if isinstance(value, date):
-            self.error(node, f"{what} {value} needs a time of day too, "
-                             "e.g. 2026-11-14T02:00:00Z")
-        else:
-            self.error(node, f"{what} {_shown(node)} is not an ISO-8601 timestamp "
-                             "(e.g. 2026-11-14T02:00:00Z)")
-        return None
 
     def catalog(self, root: Node | None) -> SloCatalog:
         if root is None:
@@ -386,7 +297,7 @@ class _Reader:
             tier = self.value(key_node) if isinstance(key_node, ScalarNode) else None
             if not isinstance(tier, str) or tier not in self.tiers:
                 known = ", ".join(sorted(self.tiers)) or "none"
-                self.error(key_node, f"unknown tier {_shown(key_node)} "
+                self.error(key_node, f"unknown tier {shown(key_node)} "
                                      f"(customers.csv has: {known})")
                 ok = False
                 continue
@@ -470,9 +381,3 @@ class _Reader:
                     line=entry.start_mark.line + 1,
                 ))
         return tuple(windows)
-
-
-def _shown(node: Node) -> str:
-    if isinstance(node, ScalarNode):
-        return repr(node.value) if node.style or node.tag.endswith(":str") else node.value
-    return "a mapping" if isinstance(node, MappingNode) else "a list"
