@@ -10,12 +10,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 
 from dagster import ConfigurableResource
 
 from telemetry_assets.lake import Lake
 from telemetry_assets.mood.burn_rates import MoodPolicy
+from telemetry_core.routes import routes_path
 from telemetry_core.settings import Settings
 
 
@@ -139,12 +141,19 @@ class MoodSettings(_EnvironmentDefaults):
         "min_requests": "TELEMETRY_MOOD_MIN_REQUESTS",
         "budget_window": "TELEMETRY_MOOD_BUDGET_WINDOW",
         "webhooks": "TELEMETRY_MOOD_WEBHOOKS",
+        "routes": "TELEMETRY_ROUTES",
     }
 
     rules: str | None = None
     min_requests: int | None = None
     budget_window: str | None = None
     webhooks: str | None = None
+    routes: str | None = None
+
+    @property
+    def routes_file(self) -> Path | None:
+        """The routes file (telemetry_core/routes.py), if one is configured."""
+        return routes_path(self.environment())
 
     @property
     def policy(self) -> MoodPolicy:

@@ -55,6 +55,9 @@ UNREAD_LANDING_FILES = Table("quality", "unread_landing_files", Grain.SNAPSHOT,
 # One row per mood change and webhook, written by the service_mood sensor before it posts.
 MOOD_NOTIFICATIONS = Table("alerts", "mood_notifications", Grain.SNAPSHOT,
                            written_by="service_mood")
+# One row per mood change, route and sink of the routes file, recorded before it is sent.
+ROUTE_DELIVERIES = Table("alerts", "route_deliveries", Grain.SNAPSHOT,
+                         written_by="service_mood")
 
 # Recorded by people and processes, not computed by an asset of a job (telemetry_core/recorded.py).
 # What people and the platform noted beside the figures (telemetry_core/annotations.py).
@@ -65,7 +68,9 @@ JOB_RUNS = Table("context", "job_runs", Grain.DAY)
 CONSOLE_LINES = Table("context", "console_lines", Grain.DAY)
 # Why a published figure changed: per re-publication of a day and changed scenario.
 REVISIONS = Table("context", "revisions", Grain.DAY)
-RECORDED_TABLES = (ANNOTATIONS, JOB_RUNS, CONSOLE_LINES, REVISIONS)
+# Silences of notifications (telemetry_core/silences.py), filed under the day they start.
+SILENCES = Table("alerts", "silences", Grain.DAY)
+RECORDED_TABLES = (ANNOTATIONS, JOB_RUNS, CONSOLE_LINES, REVISIONS, SILENCES)
 
 # The tables the pipeline's assets write.
 TABLES = tuple(value for value in tuple(globals().values())

@@ -12,6 +12,7 @@ PACKAGE_RANKS = {
     "telemetry_core": 0,
     "telemetry_ingest": 1,
     "telemetry_synth": 1,
+    "telemetry_notify": 1,
     "telemetry_assets": 2,
     "telemetry_cli": 3,
 }

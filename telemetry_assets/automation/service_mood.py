@@ -23,15 +23,19 @@ from dagster import (
 
 from telemetry_assets import live
 from telemetry_assets.assets.live import OPEN_HOUR
+from telemetry_assets.mood import routing
 from telemetry_assets.mood.burn_rates import changing_instants, current_mood, latest_data_time
 from telemetry_assets.mood.outbox import (
     Evaluation,
     notify_changes,
     read_notifications,
     retry_failed,
+    scenario_infos,
 )
+from telemetry_assets.mood.routing import load_configured_routes
 from telemetry_assets.resources import MoodSettings, TelemetryStore
 from telemetry_assets.tables import MINUTE_AGGREGATE
+from telemetry_core.silences import SilenceStore
 
 WATCHED_ASSET = AssetKey(MINUTE_AGGREGATE.asset)
 # The furthest back one evaluation looks: after a long backfill, older changes are history to
@@ -71,7 +75,13 @@ def service_mood_sensor(context: SensorEvaluationContext, store: TelemetryStore,
     """Refresh the open hours, evaluate the mood when its data has changed, notify changes."""
     lake = store.lake
     urls = mood.webhook_urls
+    # A routes file that cannot be read fails the tick, loudly, rather than dropping what it
+    # routes; the changes are judged and recorded again once it is fixed.
+    routes = load_configured_routes(lake, mood.routes_file, mood.environment())
     retried, retry_failures = retry_failed(lake)
+    now = utc_now()
+    resent = routing.flush(lake, routes, now, mood.environment())
+    routing.refresh_alertmanager(lake, routes, now)
     cursor = json.loads(context.cursor) if context.cursor else {}
     try:
         refreshes = live.refresh(lake, store.settings, store.dedupe_horizon, utc_now())
@@ -108,7 +118,7 @@ def service_mood_sensor(context: SensorEvaluationContext, store: TelemetryStore,
     if storage_id <= cursor.get("storage_id", -1) and not reported and not slid:
         return result(
             f"no minute_aggregate update since the last evaluation; retried posts delivered "
-            f"{retried}, failed {retry_failures}"
+            f"{retried + resent.delivered}, failed {retry_failures + resent.failed}"
         )
     policy = mood.policy
     notified = read_notifications(lake)
@@ -116,11 +126,13 @@ def service_mood_sensor(context: SensorEvaluationContext, store: TelemetryStore,
     def judge(con: duckdb.DuckDBPyConnection):
         latest = latest_data_time(con)
         if latest is None:
-            return None, []
+            return None, [], {}
         after = evaluated_until(cursor, notified, latest)
-        reports = [current_mood(con, policy, at)
-                   for at in changing_instants(con, policy, after, latest)]
-        return max(after, latest), reports
+        # The mood of all traffic, then each partner's own that a route asks for.
+        reports = [current_mood(con, policy, at, partner_id=partner)
+                   for partner in [None, *routes.scoped_partners()]
+                   for at in changing_instants(con, policy, after, latest, partner)]
+        return max(after, latest), reports, scenario_infos(con)
 
     try:
         # Closed before posting: a slow webhook must not hold the warehouse open.
@@ -129,13 +141,25 @@ def service_mood_sensor(context: SensorEvaluationContext, store: TelemetryStore,
         return result(f"cannot evaluate the mood yet: {missing}")
     for damage in reading.damage:
         context.log.warning(f"the mood is judged without a damaged file: {damage}")
-    judged_until, reports = reading.value
+    judged_until, reports, infos = reading.value
     evaluation = Evaluation(judged_until, [], 0, 0)
+    silences = SilenceStore(lake.root).around(
+        min((report.as_of for report in reports), default=now), now + LOOKBACK)
+
+    def hold_for_routes(notices):
+        routing.record(lake, routes, notices, silences, now)
+
     for report in reports:
-        done = notify_changes(lake, report, urls)
+        done = notify_changes(lake, report, urls, now, infos, routes.dashboard_url,
+                              hold_for_routes if routes.routes else None)
         evaluation.changes += [f"{change} at {report.as_of:%H:%M}" for change in done.changes]
         evaluation.delivered += done.delivered
         evaluation.failed += done.failed
+        evaluation.notices += done.notices
+    if evaluation.notices and routes.routes:
+        sent = routing.flush(lake, routes, now, mood.environment())
+        evaluation.delivered += sent.delivered
+        evaluation.failed += sent.failed
     next_cursor: dict = {"storage_id": storage_id}
     if judged_until is not None:
         next_cursor["as_of"] = judged_until.isoformat()

@@ -188,6 +188,8 @@ class MoodReport:
     as_of: datetime
     policy: MoodPolicy
     scenarios: list[ScenarioMood] = field(default_factory=list)
+    # None: the mood of all traffic; else the partner whose requests alone were judged.
+    partner_id: str | None = None
 
     @property
     def overall(self) -> str:
@@ -286,6 +288,7 @@ LATENCY_POINTS = """
         where
             m.minute >= cast($first_as_of as timestamp) - to_minutes(cast($longest as bigint))
             and m.minute < cast($last_as_of as timestamp)
+            and ($partner_id is null or lower(trim(m.partner_id)) = lower(trim($partner_id)))
         group by all
     ) as m
     inner join subjects as s on lower(trim(m.scenario_id)) = s.match_key and s.kind = 'latency'
@@ -341,6 +344,8 @@ raw_points as materialized (
     where
         m.minute >= cast($first_as_of as timestamp) - to_minutes(cast($longest as bigint))
         and m.minute < cast($last_as_of as timestamp)
+        -- A partner's own mood: judged over that partner's requests only.
+        and ($partner_id is null or lower(trim(m.partner_id)) = lower(trim($partner_id)))
     group by all
 ),
 
@@ -458,9 +463,10 @@ def evaluate(
     first_as_of: datetime,
     last_as_of: datetime | None = None,
     scenario_id: str | None = None,
+    partner_id: str | None = None,
 ) -> duckdb.DuckDBPyRelation:
     """States at every whole minute in [first_as_of, last_as_of] and at last_as_of; counts left
-    in `mood_window_counts`.
+    in `mood_window_counts`. With `partner_id`, the partner's own mood (its requests only).
 
     `con` is a warehouse connection (read-only is fine: only temporary tables are created).
     """
@@ -475,6 +481,7 @@ def evaluate(
         "window_minutes": windows,
         "min_requests": policy.min_requests,
         "scenario_id": scenario_id,
+        "partner_id": partner_id,
     }
     if latency:
         params |= {"latency_growth": LATENCY_GROWTH, "zero_bucket": ZERO_LATENCY_BUCKET}
@@ -540,9 +547,11 @@ def provisional_since(con: duckdb.DuckDBPyConnection) -> datetime | None:
 
 
 def current_mood(
-    con: duckdb.DuckDBPyConnection, policy: MoodPolicy, as_of: datetime | None = None
+    con: duckdb.DuckDBPyConnection, policy: MoodPolicy, as_of: datetime | None = None,
+    partner_id: str | None = None,
 ) -> MoodReport | None:
-    """Every scenario's mood at `as_of` (default: the latest data)."""
+    """Every scenario's mood at `as_of` (default: the latest data); with `partner_id`, that
+    partner's own."""
     as_of = as_of or latest_data_time(con)
     if as_of is None:
         return None
@@ -550,7 +559,8 @@ def current_mood(
     since = provisional_since(con)
     states = {
         row[0]: row[1:]
-        for row in evaluate(con, policy, as_of).project("scenario_id, state, firing").fetchall()
+        for row in evaluate(con, policy, as_of, partner_id=partner_id)
+        .project("scenario_id, state, firing").fetchall()
     }
     figures: dict[str, dict[str, WindowFigures]] = {}
     names: dict[str, tuple[str, float, str, float | None]] = {}
@@ -566,6 +576,7 @@ def current_mood(
     return MoodReport(
         as_of=as_of,
         policy=policy,
+        partner_id=partner_id,
         scenarios=[
             ScenarioMood(
                 scenario_id=scenario,
@@ -586,7 +597,8 @@ def current_mood(
 
 
 def changing_instants(
-    con: duckdb.DuckDBPyConnection, policy: MoodPolicy, after: datetime, until: datetime
+    con: duckdb.DuckDBPyConnection, policy: MoodPolicy, after: datetime, until: datetime,
+    partner_id: str | None = None,
 ) -> list[datetime]:
     """The minutes in (after, until] at which some scenario's state differs from the minute
     before, and `until` itself: the instants whose moods say every change since `after`, each
@@ -594,7 +606,7 @@ def changing_instants(
     after, until = utc_naive(after), utc_naive(until)
     if until <= after:
         return []
-    changed = evaluate(con, policy, after, until).query(
+    changed = evaluate(con, policy, after, until, partner_id=partner_id).query(
         "mood_states",
         """
         select distinct as_of from (

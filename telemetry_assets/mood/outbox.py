@@ -11,10 +11,12 @@ because it may have arrived.
 import json
 import logging
 import math
+from collections.abc import Callable, Mapping
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import pyarrow as pa
 
@@ -24,6 +26,7 @@ from telemetry_assets.tables import MOOD_NOTIFICATIONS
 from telemetry_assets.webhooks import message, post_json, slack_escaped
 from telemetry_core.annotations import Annotation, note, platform_id
 from telemetry_core.sql import compute_connection
+from telemetry_notify.formats import Notice
 
 MAX_ATTEMPTS = 3
 log = logging.getLogger(__name__)
@@ -31,6 +34,8 @@ log = logging.getLogger(__name__)
 NOTIFICATION_SCHEMA = pa.schema([
     ("notification_id", pa.string()),
     ("scenario_id", pa.string()),
+    # None: the mood of all traffic; a partner-scoped route's partner otherwise.
+    ("partner_id", pa.string()),
     ("previous_state", pa.string()),
     ("state", pa.string()),
     ("as_of", pa.timestamp("us")),
@@ -95,7 +100,8 @@ def read_notifications(lake: Lake) -> list[dict[str, Any]]:
     with closing(compute_connection()) as con:
         if not lake.register(con, MOOD_NOTIFICATIONS, existing_only=True):
             return []
-        relation = con.table(MOOD_NOTIFICATIONS.name).order("recorded_at, notification_id, url")
+        relation = con.table(MOOD_NOTIFICATIONS.name).order(
+            "recorded_at, as_of, notification_id, url")
         return [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
 
 
@@ -105,12 +111,28 @@ def _save(lake: Lake, rows: list[dict[str, Any]]) -> None:
         lake.write(MOOD_NOTIFICATIONS, None, con.from_arrow(table))
 
 
-def last_states(rows: list[dict[str, Any]]) -> dict[str, str]:
-    """The state each scenario was last notified in."""
+def last_states(rows: list[dict[str, Any]], partner_id: str | None = None) -> dict[str, str]:
+    """The state each scenario was last notified in (in the mood of all traffic, or of
+    `partner_id`)."""
     states: dict[str, str] = {}
     for row in sorted(rows, key=lambda r: (r["as_of"], r["recorded_at"])):
-        states[row["scenario_id"]] = row["state"]
+        if row.get("partner_id") == partner_id:
+            states[row["scenario_id"]] = row["state"]
     return states
+
+
+def episode_start(rows: list[dict[str, Any]], scenario_id: str, partner_id: str | None,
+                  as_of: datetime) -> datetime:
+    """When the episode a change at `as_of` belongs to began: the last change away from healthy
+    at or before it, else `as_of` itself."""
+    started = as_of
+    for row in sorted(rows, key=lambda r: (r["as_of"], r["recorded_at"])):
+        if (row["scenario_id"] != scenario_id or row.get("partner_id") != partner_id
+                or row["as_of"] > as_of):
+            continue
+        if row["previous_state"] == "healthy" and row["state"] != "healthy":
+            started = row["as_of"]
+    return started
 
 
 @dataclass
@@ -121,6 +143,8 @@ class Evaluation:
     changes: list[str]
     delivered: int
     failed: int
+    # The changes as the routes see them (telemetry_assets/mood/routing.py).
+    notices: list[Notice] = field(default_factory=list)
 
     def summary(self) -> str:
         when = f"as of {self.as_of:%Y-%m-%d %H:%M} UTC" if self.as_of else "no data"
@@ -153,12 +177,12 @@ def retry_failed(lake: Lake) -> tuple[int, int]:
     """Post the failed (or never attempted) posts of each scenario's latest change again, up to
     MAX_ATTEMPTS."""
     rows = read_notifications(lake)
-    latest: dict[str, str] = {}
+    latest: dict[tuple[str, str | None], str] = {}
     for row in sorted(rows, key=lambda r: (r["as_of"], r["recorded_at"])):
-        latest[row["scenario_id"]] = row["notification_id"]
+        latest[row["scenario_id"], row.get("partner_id")] = row["notification_id"]
     pending = [row for row in rows
                if row["status"] in ("pending", "failed") and row["attempts"] < MAX_ATTEMPTS
-               and latest[row["scenario_id"]] == row["notification_id"]]
+               and latest[row["scenario_id"], row.get("partner_id")] == row["notification_id"]]
     return _deliver(lake, rows, pending)
 
 
@@ -179,38 +203,62 @@ def episode_annotation(mood: ScenarioMood, previous: str, notification_id: str,
     )
 
 
+@dataclass(frozen=True)
+class ScenarioInfo:
+    """What scenarios.csv says of a scenario that a message links to."""
+
+    service: str | None
+    runbook_url: str | None = None
+
+
 def notify_changes(
     lake: Lake, report: MoodReport | None, urls: list[str], now: datetime | None = None,
+    scenarios: Mapping[str, ScenarioInfo] | None = None, dashboard_url: str | None = None,
+    before_recording: Callable[[list[Notice]], Any] | None = None,
 ) -> Evaluation:
-    """Record every change of state since the last notified one, then post it."""
+    """Record every change of state since the last notified one, then post it to `urls` (the
+    mood of all traffic only: a partner's own mood goes to the routes that ask for it).
+    `before_recording` is given the changes before they are recorded: once they are, no later
+    evaluation finds them again, so whatever else must hold them (the routes' deliveries)
+    holds them first."""
     if report is None:
         return Evaluation(None, [], 0, 0)
     rows = read_notifications(lake)
     known = {row["notification_id"] for row in rows}
-    previous_states = last_states(rows)
+    partner = report.partner_id
+    previous_states = last_states(rows, partner)
     recorded_at = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
-    new_rows, changes, episodes = [], [], []
+    urls = urls if partner is None else []
+    new_rows, changes, episodes, notices = [], [], [], []
     for mood in report.scenarios:
         # A scenario never notified about is taken to have been healthy.
         previous = previous_states.get(mood.scenario_id, "healthy")
-        notification_id = (f"{mood.scenario_id}:{previous}->{mood.state}"
-                           f"@{mood.as_of:%Y-%m-%dT%H:%M}")
+        scope = f"{mood.scenario_id}@{partner}" if partner else mood.scenario_id
+        notification_id = f"{scope}:{previous}->{mood.state}@{mood.as_of:%Y-%m-%dT%H:%M}"
         if mood.state == previous or notification_id in known:
             continue
         body = payload(mood, previous, report, notification_id)
-        changes.append(f"{mood.scenario_id} {previous} -> {mood.state}")
-        episode = episode_annotation(mood, previous, notification_id,
-                                     describe(mood, report.policy.rules))
-        if episode is not None:
+        changes.append(f"{scope} {previous} -> {mood.state}")
+        text = describe(mood, report.policy.rules)
+        if partner is not None:
+            text = f"For partner {partner}: {text}"
+        episode = episode_annotation(mood, previous, notification_id, text)
+        if episode is not None and partner is None:
             episodes.append(episode)
+        started = (mood.as_of if previous == "healthy"
+                   else episode_start(rows, mood.scenario_id, partner, mood.as_of))
+        notices.append(notice(mood, previous, notification_id, text, body["details"], started,
+                              partner, (scenarios or {}).get(mood.scenario_id.partition("/")[0]),
+                              dashboard_url))
         for url in urls or [""]:
             new_rows.append({
                 "notification_id": notification_id,
                 "scenario_id": mood.scenario_id,
+                "partner_id": partner,
                 "previous_state": previous,
                 "state": mood.state,
                 "as_of": mood.as_of,
-                "text": body["text"],
+                "text": body["text"] if partner is None else text,
                 "payload": json.dumps(body),
                 "url": url,
                 "status": "pending" if url else "unsent",
@@ -223,8 +271,38 @@ def notify_changes(
         return Evaluation(report.as_of, changes, 0, 0)
     # Before the outbox: once it holds the change, no later evaluation finds it to note.
     note(lake.root, episodes, log)
+    if before_recording is not None:
+        before_recording(notices)
     rows.extend(new_rows)
     _save(lake, rows)
     lake.publish_views([MOOD_NOTIFICATIONS])
     delivered, failed = _deliver(lake, rows, [row for row in new_rows if row["url"]])
-    return Evaluation(report.as_of, changes, delivered, failed)
+    return Evaluation(report.as_of, changes, delivered, failed, notices)
+
+
+def scenario_infos(con: Any) -> dict[str, ScenarioInfo]:
+    """Each reference scenario's service and runbook (the column is optional)."""
+    columns = {name for (name,) in con.execute(
+        "select column_name from duckdb_columns() where schema_name = 'reference' "
+        "and table_name = 'scenarios'").fetchall()}
+    runbook = "runbook_url" if "runbook_url" in columns else "cast(null as varchar)"
+    return {scenario: ScenarioInfo(service, url or None) for scenario, service, url in
+            con.execute(f"select scenario_id, service, {runbook} from reference.scenarios")
+            .fetchall()}
+
+
+def notice(mood: ScenarioMood, previous: str, notification_id: str, text: str,
+           details: Mapping[str, Any], started: datetime, partner: str | None,
+           info: ScenarioInfo | None, dashboard_url: str | None) -> Notice:
+    scenario_id = mood.scenario_id.partition("/")[0]
+    link = None
+    if dashboard_url:
+        link = (f"{dashboard_url.rstrip('/')}/?day={mood.as_of:%Y-%m-%d}"
+                f"&scenario={quote(scenario_id)}")
+    return Notice(
+        notification_id=notification_id, subject=mood.scenario_id, scenario_id=scenario_id,
+        scenario_name=mood.scenario_name, service=info.service if info else None,
+        partner_id=partner, previous_state=previous, state=mood.state, as_of=mood.as_of,
+        episode_started=started, text=text, provisional=mood.provisional,
+        runbook_url=info.runbook_url if info else None, dashboard_url=link,
+        details=dict(details))

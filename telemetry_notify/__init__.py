@@ -1,0 +1,2 @@
+"""Notification sinks: the formats and transports that carry a change of mood to the tools
+people already use."""
