@@ -1,13 +1,12 @@
 """`telemetry annotate` records an annotation; `telemetry annotations` lists a day's."""
 
-import getpass
 from datetime import date, datetime, timedelta
 
 import click
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from telemetry_cli.options import stdout_console, utc_day
+from telemetry_cli.options import current_user, stdout_console, utc_day
 from telemetry_core.annotations import AnnotationError, AnnotationStore, KnownScopes, build
 from telemetry_core.settings import Settings
 
@@ -29,7 +28,7 @@ def annotate(text: str, kind: str, scope: str, start: str | None, end: str | Non
               "link": link}
     try:
         annotation = build({k: v for k, v in fields.items() if v is not None},
-                           source=f"cli:{_user()}",
+                           source=f"cli:{current_user()}",
                            known=KnownScopes.from_reference(settings.reference_dir))
     except AnnotationError as error:
         raise click.UsageError(f"annotation not recorded: {error}") from None
@@ -62,12 +61,6 @@ def annotations(day: date) -> None:
             Text(a.text), Text(a.source), Text(a.link or ""))
     stdout_console().print(table)
 
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # a container's uid with no name and no $USER
-        return "unknown"
 
 
 def _when(moment: datetime | None) -> str:

@@ -21,6 +21,7 @@ from telemetry_cli.dashboard import dashboard
 from telemetry_cli.explain import explain
 from telemetry_cli.job import job
 from telemetry_cli.options import utc_day
+from telemetry_cli.routes import routes, silence, silences
 from telemetry_cli.slo import slo as slo_group
 from telemetry_cli.statement import statement
 from telemetry_core.settings import Settings
@@ -348,3 +349,6 @@ main.add_command(annotate)
 main.add_command(annotations)
 main.add_command(job)
 main.add_command(explain)
+main.add_command(routes)
+main.add_command(silence)
+main.add_command(silences)

@@ -1,5 +1,6 @@
 """What more than one command shares: its options and its console."""
 
+import getpass
 import sys
 from datetime import UTC, date, datetime, timedelta
 
@@ -25,3 +26,17 @@ def utc_day(_ctx, _param, value: str) -> date:
         raise click.BadParameter(
             f"{value!r} is not a day: give YYYY-MM-DD (e.g. 2026-11-20), today or yesterday (UTC)"
         ) from error
+
+
+class CommandFailed(click.ClickException):
+    """An error message on stderr and exit status 1, without a traceback."""
+
+    def show(self, file=None) -> None:
+        click.echo(self.format_message(), err=True)
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container's uid with no name and no $USER
+        return "unknown"

@@ -5,18 +5,12 @@ from pathlib import Path
 
 import click
 
+from telemetry_cli.options import CommandFailed
 from telemetry_core.settings import Settings
 from telemetry_core.slos import SloCatalog, SloFileError
 
 
-class _Fail(click.ClickException):
-    """An error message on stderr and exit status 1, without a traceback."""
-
-    def show(self, file=None) -> None:
-        click.echo(self.format_message(), err=True)
-
-
-def _reference(settings: Settings) -> tuple[dict[str, tuple[str, str, float]], set[str]]:
+def reference_scenarios(settings: Settings) -> tuple[dict[str, tuple[str, str, float]], set[str]]:
     """scenario_id -> (scenario_name, service, slo_target_pct), and the customer tiers, read
     through the reference CSVs' own contracts."""
     from telemetry_assets.assets.reference import ReferenceDataError, read_reference_csv
@@ -29,7 +23,7 @@ def _reference(settings: Settings) -> tuple[dict[str, tuple[str, str, float]], s
         customers = read_reference_csv(settings.reference_dir / f"{CUSTOMERS.name}.csv",
                                        CustomerReference)
     except ReferenceDataError as error:
-        raise _Fail(str(error)) from error
+        raise CommandFailed(str(error)) from error
     rows = {
         row.scenario_id: (row.scenario_name, row.service, float(row.slo_target_pct))
         for row in scenarios.itertuples(index=False)
@@ -42,11 +36,11 @@ def _catalog(file: Path | None) -> tuple[SloCatalog, dict[str, tuple[str, str, f
 
     settings = Settings.from_env()
     path = file if file is not None else settings.slos_file
-    scenarios, tiers = _reference(settings)
+    scenarios, tiers = reference_scenarios(settings)
     try:
         catalog = load_slos(path, {s: row[2] for s, row in scenarios.items()}, tiers)
     except SloFileError as error:
-        raise _Fail("\n".join(error.errors)) from error
+        raise CommandFailed("\n".join(error.errors)) from error
     return catalog, scenarios
 
 
@@ -118,7 +112,7 @@ def export(file: Path | None, format_: str, output: Path) -> None:
             zero_bucket=ZERO_LATENCY_BUCKET,
         )
     except ValueError as error:
-        raise _Fail(str(error)) from error
+        raise CommandFailed(str(error)) from error
     text = yaml.dump_all(documents, Dumper=_dumper(), sort_keys=False, allow_unicode=True,
                          width=100)
     if str(output) == "-":
@@ -127,5 +121,5 @@ def export(file: Path | None, format_: str, output: Path) -> None:
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as error:
-        raise _Fail(f"{output}: cannot write: {error.strerror or error}") from error
+        raise CommandFailed(f"{output}: cannot write: {error.strerror or error}") from error
     click.echo(f"{len(documents)} OpenSLO documents written to {output}", err=True)

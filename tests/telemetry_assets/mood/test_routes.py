@@ -22,6 +22,7 @@ from telemetry_assets.automation.service_mood import service_mood_sensor
 from telemetry_assets.mood.outbox import read_notifications
 from telemetry_assets.mood.routing import read_deliveries
 from telemetry_assets.resources import RESOURCES
+from telemetry_core.routes import RoutesFileError
 from telemetry_core.silences import SilenceStore, build_silence
 from telemetry_notify.send import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.events import wire_event
@@ -249,3 +250,15 @@ def test_a_refused_delivery_is_retried_after_a_backoff_and_given_up_after_the_li
     statuses = {(d["status"], d["attempts"]) for d in read_deliveries(platform.lake)}
     assert statuses == {("gave_up", 5)}
     failing.close()
+
+
+def test_the_sensor_refuses_a_bad_routes_file_rather_than_dropping_its_changes(
+        platform, monkeypatch, tmp_path):
+    routes = tmp_path / "routes.yaml"
+    routes.write_text("routes:\n  - name: all\n    sinks:\n"
+                      "      - {type: slack, url_env: UNSET_X}\n")
+    monkeypatch.setenv("TELEMETRY_ROUTES", str(routes))
+    platform.run_reference()
+    with pytest.raises(RoutesFileError, match=r"routes.yaml:4: the environment variable UNSET_X"):
+        tick(platform, None)
+    assert read_notifications(platform.lake) == []
