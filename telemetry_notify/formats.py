@@ -9,7 +9,7 @@
   the resolve closes the incident the trigger opened.
 - Prometheus Alertmanager `POST /api/v2/alerts`: one alert per scenario, labels `alertname`,
   `severity`, `service`, `scenario`, `partner`; annotations `summary`, `runbook_url`,
-  `dashboard_url`; `endsAt` set on recovery. A change of severity ends the alert of the old
+  `dashboard_url`; `endsAt` set on recovery. A change of severity ends the alert of the other
   severity (its labels differ) and starts the new one.
 - A generic JSON webhook: every change with its figures, under a delivery id; signed by the
   transport (telemetry_notify/send.py).
@@ -164,11 +164,14 @@ def alertmanager_alerts(notices: Sequence[Notice], now: datetime) -> list[dict[s
         annotations = {"summary": notice.text}
         annotations |= {"runbook_url": notice.runbook_url} if notice.runbook_url else {}
         annotations |= {"dashboard_url": notice.dashboard_url} if notice.dashboard_url else {}
-        if notice.previous_state in ALERT_SEVERITY:
-            alerts.append({"labels": alert_labels(notice, notice.previous_state),
-                           "annotations": annotations,
-                           "startsAt": _iso(notice.episode_started),
-                           "endsAt": _iso(notice.as_of)})
+        # Every other severity's alert ends, not only the previous state's: a group carries
+        # only each scenario's latest change, so the one in between may never have been sent.
+        for state in ALERT_SEVERITY:
+            if state != notice.state:
+                alerts.append({"labels": alert_labels(notice, state),
+                               "annotations": annotations,
+                               "startsAt": _iso(notice.episode_started),
+                               "endsAt": _iso(notice.as_of)})
         if notice.state in ALERT_SEVERITY:
             alerts.append(firing_alert(notice, now))
     return alerts
