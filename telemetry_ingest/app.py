@@ -6,12 +6,16 @@ import hmac
 import json
 import logging
 import os
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from telemetry_core.annotations import AnnotationError, AnnotationStore, KnownScopes, build
+from telemetry_core.routes import EventRoute
+from telemetry_ingest.forward import Forwarding, load_event_routes
 from telemetry_ingest.ingest import Ingestor, IngestResult
 from telemetry_ingest.metrics import Metrics
 from telemetry_ingest.otlp import map_spans, protobuf_response, spans_from_json, spans_from_protobuf
@@ -48,8 +52,11 @@ class InFlightBudget:
         self.used -= size
 
 
-def create_app(settings: IngestSettings | None = None) -> FastAPI:
-    """Build the receiver; settings come from the environment at this moment if not given."""
+def create_app(
+    settings: IngestSettings | None = None, event_routes: Sequence[EventRoute] | None = None
+) -> FastAPI:
+    """Build the receiver; settings and the event routes (the routes file TELEMETRY_ROUTES
+    names) come from the environment at this moment if not given."""
     settings = settings or IngestSettings.from_env()
     if not settings.tokens:
         raise ValueError("no ingest tokens configured: set TELEMETRY_INGEST_TOKENS=token1,token2")
@@ -57,10 +64,34 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     metrics = Metrics()
     ingestor = Ingestor(settings.landing_dir, metrics, settings.max_future)
     tokens = [token.encode() for token in settings.tokens]
+    routes = load_event_routes() if event_routes is None else tuple(event_routes)
+    # Without event routes the receiver does exactly what it did before they existed.
+    forwarding = Forwarding(routes, settings.forward_dir, metrics) if routes else None
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if forwarding is not None:
+            forwarding.start()
+        try:
+            yield
+        finally:
+            if forwarding is not None:
+                await run_in_threadpool(forwarding.stop)
+
     # No API documents: an unauthenticated caller learns nothing about the receiver.
-    app = FastAPI(title="telemetry receiver", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="telemetry receiver", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.forwarding = forwarding
+
+    def land(lines: list[bytes], source: str) -> IngestResult:
+        """Land `lines`; returns once the landed files are durable, and queued durably for
+        every event route."""
+        result = ingestor.ingest(lines, source)
+        if forwarding is not None and result.files:
+            forwarding.enqueue(result.files)
+        return result
 
     def answer(
         path: str, status: int, content: Any, media_type: str = "application/json"
@@ -128,7 +159,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
 
     def ingest_events(body: bytes, encoding: str | None) -> tuple[IngestResult, EventLines]:
         events = split_events(decode_body(body, encoding, settings.max_body_bytes))
-        return ingestor.ingest(events.lines, "http"), events
+        return land(events.lines, "http"), events
 
     @app.post("/v1/events")
     async def post_events(request: Request) -> Response:
@@ -204,7 +235,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         metrics.inc("telemetry_ingest_otlp_spans_ignored_total", mapped.ignored)
         metrics.inc("telemetry_ingest_events_rejected_total", len(mapped.rejected),
                     source="otlp")
-        result = ingestor.ingest(mapped.lines, "otlp")
+        result = land(mapped.lines, "otlp")
         reasons = mapped.rejected + [reason for _, reason in result.rejected]
         return result.accepted, len(reasons), reasons[0] if reasons else ""
 
@@ -244,6 +275,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
 
     @app.get("/metrics")
     async def prometheus() -> Response:
-        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+        # Off the event loop: the forwarding queues are counted on disk.
+        text = await run_in_threadpool(metrics.render) if forwarding else metrics.render()
+        return Response(text, media_type="text/plain; version=0.0.4")
 
     return app

@@ -10,7 +10,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -69,8 +69,14 @@ class KafkaSource:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-def consume(source: KafkaSource, landing_dir: Path, stop: threading.Event) -> ConsumerStats:
-    """Run until `stop` is set; broker outages are waited out, never fatal."""
+def consume(
+    source: KafkaSource,
+    landing_dir: Path,
+    stop: threading.Event,
+    forward: Callable[[list[Path]], None] | None = None,
+) -> ConsumerStats:
+    """Run until `stop` is set; broker outages are waited out, never fatal. `forward`, given
+    each batch's landed files, queues them durably for the event routes before the commit."""
     from confluent_kafka import Consumer
 
     consumer = Consumer(
@@ -99,7 +105,7 @@ def consume(source: KafkaSource, landing_dir: Path, stop: threading.Event) -> Co
             messages = consumer.consume(source.max_batch, source.max_wait_seconds)
             batch = [message for message in messages if _usable(message)]
             if batch:
-                _land_and_commit(consumer, ingestor, landing_dir, batch, stats, stop)
+                _land_and_commit(consumer, ingestor, landing_dir, batch, stats, stop, forward)
             if time.monotonic() - last_report >= 30:
                 last_report = time.monotonic()
                 log.info("consumed %s", stats)
@@ -141,6 +147,7 @@ def _land_and_commit(
     batch: Sequence[Any],
     stats: ConsumerStats,
     stop: threading.Event,
+    forward: Callable[[list[Path]], None] | None = None,
 ) -> None:
     from confluent_kafka import KafkaException, TopicPartition
 
@@ -164,6 +171,8 @@ def _land_and_commit(
             ]
             if rejected:
                 _write_dead_letters(ingestor, landing_dir, rejected)
+            if forward is not None and result.files:
+                forward(result.files)
             break
         except OSError:
             # Not committing is not enough: the consumer's position has moved past the batch.

@@ -2,6 +2,10 @@
 
 import threading
 from collections import defaultdict
+from collections.abc import Callable, Iterable
+
+# A gauge source: called at each scrape, it gives (name, labels, value) samples.
+GaugeSource = Callable[[], Iterable[tuple[str, dict[str, str], float]]]
 
 # Landing writes are fsyncs: from sub-millisecond on a page cache that lies to seconds on a
 # saturated disk.
@@ -18,7 +22,31 @@ _HELP = {
         "counter",
         "OTLP spans that are not server spans.",
     ),
+    "telemetry_ingest_forward_events_total": (
+        "counter",
+        "Events an event route forwarded, by route (a re-sent event counts again).",
+    ),
+    "telemetry_ingest_forward_retries_total": (
+        "counter",
+        "Sends to an event route's destination that failed and wait to be tried again.",
+    ),
+    "telemetry_ingest_forward_failed_files_total": (
+        "counter",
+        "Queued files an event route's destination refused, moved to failed/.",
+    ),
+    "telemetry_ingest_forward_events_unreadable_total": (
+        "counter",
+        "Accepted lines Python's json module cannot read, so no event route forwards them.",
+    ),
+    "telemetry_ingest_forward_queue_files": (
+        "gauge",
+        "Files waiting in an event route's queue (every process's).",
+    ),
+    "telemetry_ingest_forward_failed_files": ("gauge", "Files in an event route's failed/."),
 }
+
+# Shown only when there is something to show: a receiver without event routes has none.
+_ONLY_WITH_SAMPLES = "telemetry_ingest_forward_"
 
 
 def _labels(labels: tuple[tuple[str, str], ...]) -> str:
@@ -48,6 +76,11 @@ class Metrics:
         self._write_buckets = [0] * len(WRITE_BUCKETS)
         self._write_count = 0
         self._write_sum = 0.0
+        self._gauge_sources: list[GaugeSource] = []
+
+    def add_gauges(self, source: GaugeSource) -> None:
+        """Report `source`'s samples, read when the metrics are rendered."""
+        self._gauge_sources.append(source)
 
     def inc(self, name: str, amount: float = 1, **labels: str) -> None:
         with self._lock:
@@ -67,10 +100,18 @@ class Metrics:
 
     def render(self) -> str:
         lines: list[str] = []
+        # Read outside the lock: a source may look at the disk.
+        gauges: dict[str, dict[tuple[tuple[str, str], ...], float]] = defaultdict(dict)
+        for source in self._gauge_sources:
+            for name, labels, value in source():
+                gauges[name][tuple(sorted(labels.items()))] = float(value)
         with self._lock:
             for name, (kind, text) in _HELP.items():
+                samples = gauges[name] if kind == "gauge" else self._counters.get(name, {})
+                if not samples and name.startswith(_ONLY_WITH_SAMPLES):
+                    continue
                 lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
-                for labels, amount in sorted(self._counters.get(name, {}).items()):
+                for labels, amount in sorted(samples.items()):
                     lines.append(f"{name}{_labels(labels)} {_number(amount)}")
             name = "telemetry_ingest_landing_write_seconds"
             lines += [

@@ -32,6 +32,9 @@ class IngestSettings:
     max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
+    # The event routes' queues (telemetry_ingest/forward.py): hard links to landing files, so
+    # best on the landing folder's file system (elsewhere each queued file is a copy).
+    forward_dir: Path = Path("data") / "forward"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "IngestSettings":
@@ -44,6 +47,7 @@ class IngestSettings:
         in_flight = env.get("TELEMETRY_INGEST_MAX_INFLIGHT_BYTES", "").strip()
         body_timeout = env.get("TELEMETRY_INGEST_BODY_TIMEOUT_SECONDS", "").strip()
         header_timeout = env.get("TELEMETRY_INGEST_HEADER_TIMEOUT_SECONDS", "").strip()
+        forward_dir = env.get("TELEMETRY_FORWARD_DIR", "").strip()
         platform = Settings.from_env(env)
         return cls(
             landing_dir=platform.landing_dir,
@@ -55,4 +59,5 @@ class IngestSettings:
             max_inflight_bytes=int(in_flight) if in_flight else DEFAULT_MAX_INFLIGHT_BYTES,
             body_timeout_s=float(body_timeout) if body_timeout else DEFAULT_BODY_TIMEOUT_S,
             header_timeout_s=float(header_timeout) if header_timeout else DEFAULT_HEADER_TIMEOUT_S,
+            forward_dir=Path(forward_dir) if forward_dir else platform.data_dir / "forward",
         )
