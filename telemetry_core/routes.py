@@ -38,7 +38,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from yaml.nodes import Node, ScalarNode
+from yaml.nodes import MappingNode, Node, ScalarNode
 
 from telemetry_core.yaml_file import ConfigFileError, NodeReader, compose, shown
 
@@ -508,8 +508,8 @@ class _Reader(NodeReader):
         ok = name is not None
         if "match" in entries and not self.is_null(entries["match"]):
             pairs = (entries["match"].value
-                     if not isinstance(entries["match"], ScalarNode) else None)
-            if not isinstance(pairs, list) or (pairs and not isinstance(pairs[0], tuple)):
+                     if isinstance(entries["match"], MappingNode) else None)
+            if pairs is None:
                 self.error(entries["match"], "an event route's match must be a mapping of "
                                              "wire paths to globs")
                 return None

@@ -22,6 +22,8 @@ class ScenarioReference(pa.DataFrameModel):
     service: Series[str] = pa.Field(str_length={"min_value": 1})
     slo_target_pct: Series[float] = pa.Field(ge=0, le=100)
     stid: Series[str] = pa.Field(str_length={"min_value": 1})
+    # Optional: linked from every notification about the scenario (docs/mood-and-alerts.md).
+    runbook_url: Series[str] | None = pa.Field(nullable=True, str_matches=r"^(https?://\S+)?$")
 
     class Config:
         strict = True

@@ -139,6 +139,11 @@ def test_changes_reach_their_routes_grouped_scoped_silenced_and_once(
     monkeypatch.setenv("ROUTE_TEST_PD_KEY", "R0UT1NGKEY")
     monkeypatch.setenv("ROUTE_TEST_SLACK_URL", f"{receiver.url}/slack")
     monkeypatch.setenv("TELEMETRY_ROUTES", str(write_routes(tmp_path / "routes.yaml", receiver)))
+    scenarios = platform.settings.reference_dir / "scenarios.csv"
+    lines = scenarios.read_text().splitlines()
+    scenarios.write_text("\n".join([lines[0] + ",runbook_url"] + [
+        line + (",https://runbooks.example/quote" if line.startswith("checkout.quote") else ",")
+        for line in lines[1:]]) + "\n")
     platform.run_reference()
     land_and_run(platform, *[HISTORY_START + timedelta(hours=h) for h in range(20)])
     cursor, said = tick(platform, None)
@@ -190,8 +195,10 @@ def test_changes_reach_their_routes_grouped_scoped_silenced_and_once(
     jsonschema.validate(trigger, pagerduty, format_checker=jsonschema.FormatChecker())
     assert trigger["event_action"] == "trigger" and trigger["payload"]["severity"] == "critical"
     assert trigger["routing_key"] == "R0UT1NGKEY"
-    assert {"href": "http://dashboard.example/?day=2026-11-20&scenario=checkout.quote",
-            "text": "Dashboard"} in trigger["links"]
+    assert trigger["links"] == [
+        {"href": "https://runbooks.example/quote", "text": "Runbook"},
+        {"href": "http://dashboard.example/?day=2026-11-20&scenario=checkout.quote",
+         "text": "Dashboard"}]
 
     # Nothing new: nothing sent again, on the next tick or after losing the cursor.
     before = len(receiver.posts)
