@@ -15,13 +15,15 @@ from dagster import (
     AssetKey,
     AssetMaterialization,
     DefaultSensorStatus,
+    MetadataValue,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     sensor,
 )
 
-from telemetry_assets import live
+from telemetry_assets import live, markdown
+from telemetry_assets.assets.alerts import ROUTED_DELIVERIES
 from telemetry_assets.assets.live import OPEN_HOUR
 from telemetry_assets.mood import routing
 from telemetry_assets.mood.burn_rates import changing_instants, current_mood, latest_data_time
@@ -35,6 +37,7 @@ from telemetry_assets.mood.outbox import (
 from telemetry_assets.mood.routing import load_configured_routes
 from telemetry_assets.resources import MoodSettings, TelemetryStore
 from telemetry_assets.tables import MINUTE_AGGREGATE
+from telemetry_core.routes import RoutesConfig
 from telemetry_core.silences import SilenceStore
 
 WATCHED_ASSET = AssetKey(MINUTE_AGGREGATE.asset)
@@ -43,6 +46,31 @@ WATCHED_ASSET = AssetKey(MINUTE_AGGREGATE.asset)
 LOOKBACK = timedelta(days=1)
 # Without new data, windows still slide: the moods are judged again once a minute has passed.
 REJUDGE_AFTER = timedelta(minutes=1)
+
+
+def deliveries_report(routes: RoutesConfig, messages: list[dict],
+                      silenced: list[dict]) -> AssetMaterialization:
+    """What an evaluation sent (or kept silent), and the routes it followed, for the UI."""
+    statuses = [message["status"] for message in messages]
+    return AssetMaterialization(
+        asset_key=ROUTED_DELIVERIES,
+        description=f"{len(messages)} message(s) sent or attempted, {len(silenced)} change(s) "
+        "silenced",
+        metadata={
+            "delivered": statuses.count("delivered"),
+            "failed": statuses.count("failed"),
+            "gave_up": statuses.count("gave_up"),
+            "silenced": len(silenced),
+            "messages": markdown.table(messages, ["route", "sink", "changes", "status", "http",
+                                                  "error"]),
+            "silenced_changes": markdown.table(
+                [{"route": r["route"], "sink": r["sink"], "change": routing.scope_of(r),
+                  "state": r["state"], "silence": r["silence_id"]} for r in silenced]),
+            "routes": MetadataValue.md("\n".join(
+                f"- {markdown.cell(line)}" for line in routes.describe()) or "none"),
+            "routes_file": str(routes.source) if routes.source else "none",
+        },
+    )
 
 
 def utc_now() -> datetime:
@@ -101,6 +129,9 @@ def service_mood_sensor(context: SensorEvaluationContext, store: TelemetryStore,
         for refresh in refreshes if refresh.changed
     ]
 
+    if resent.messages:
+        reported.append(deliveries_report(routes, resent.messages, []))
+
     def result(said: str, next_cursor: dict | None = None):
         if next_cursor is not None:
             context.update_cursor(json.dumps(next_cursor))
@@ -146,8 +177,10 @@ def service_mood_sensor(context: SensorEvaluationContext, store: TelemetryStore,
     silences = SilenceStore(lake.root).around(
         min((report.as_of for report in reports), default=now), now + LOOKBACK)
 
+    held: list[dict] = []
+
     def hold_for_routes(notices):
-        routing.record(lake, routes, notices, silences, now)
+        held.extend(routing.record(lake, routes, notices, silences, now))
 
     for report in reports:
         done = notify_changes(lake, report, urls, now, infos, routes.dashboard_url,
@@ -160,6 +193,9 @@ def service_mood_sensor(context: SensorEvaluationContext, store: TelemetryStore,
         sent = routing.flush(lake, routes, now, mood.environment())
         evaluation.delivered += sent.delivered
         evaluation.failed += sent.failed
+        silenced = [row for row in held if row["status"] == "silenced"]
+        if sent.messages or silenced:
+            reported.append(deliveries_report(routes, sent.messages, silenced))
     next_cursor: dict = {"storage_id": storage_id}
     if judged_until is not None:
         next_cursor["as_of"] = judged_until.isoformat()

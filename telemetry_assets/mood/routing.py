@@ -20,7 +20,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from contextlib import closing
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,11 @@ def load_configured_routes(lake: Lake, path: Path | None,
             partners = dict(con.execute(
                 f"select partner_id, tier from {CUSTOMERS.name}").fetchall())
     return load_routes(path, scenarios, partners, environ)
+
+
+def scope_of(row: Mapping[str, Any]) -> str:
+    """A delivery's mood as people name it: `scenario`, or `scenario@partner`."""
+    return row["subject"] + (f"@{row['partner_id']}" if row["partner_id"] else "")
 
 
 def sink_key(route: Route, sink: Sink) -> str:
@@ -161,10 +166,12 @@ def record(lake: Lake, config: RoutesConfig, notices: Sequence[Notice],
 
 @dataclass
 class Flushed:
+    """What one flush sent: a row per message (route, sink, changes, status, error)."""
+
     delivered: int = 0
     failed: int = 0
     gave_up: int = 0
-    silenced: int = 0
+    messages: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _retry_at(attempts: int, now: datetime) -> datetime:
@@ -230,6 +237,10 @@ def flush(lake: Lake, config: RoutesConfig, now: datetime,
                 row.update(status="failed", next_attempt_at=_retry_at(row["attempts"], now_naive))
             else:
                 row["status"] = "gave_up"
+        outcome.messages.append({
+            "route": route.name, "sink": sink.label, "delivery": batch[0]["delivery_id"],
+            "changes": ", ".join(f"{scope_of(row)} {row['state']}" for row in batch),
+            "status": batch[0]["status"], "http": sent.status or "", "error": sent.error or ""})
         if sent.ok:
             outcome.delivered += 1
         else:

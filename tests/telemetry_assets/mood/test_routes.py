@@ -16,8 +16,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from dagster import build_sensor_context
+from dagster import SkipReason, build_sensor_context
 
+from telemetry_assets import markdown
+from telemetry_assets.assets.alerts import ROUTED_DELIVERIES
 from telemetry_assets.automation.service_mood import service_mood_sensor
 from telemetry_assets.mood.outbox import read_notifications
 from telemetry_assets.mood.routing import read_deliveries
@@ -100,11 +102,19 @@ def land_and_run(platform, *hours: datetime) -> None:  # type: ignore[no-untyped
     platform.run_hours(*[f"{hour:%Y-%m-%d-%H:00}" for hour in hours])
 
 
-def tick(platform, cursor: str | None) -> tuple[str | None, str]:  # type: ignore[no-untyped-def]
+def tick_reporting(platform, cursor: str | None):  # type: ignore[no-untyped-def]
+    """One evaluation: its cursor, what it said, and the asset events it reported."""
     with build_sensor_context(instance=platform.instance, cursor=cursor,
                               resources=RESOURCES) as context:
         result = service_mood_sensor(context)
-        return context.cursor, result.skip_message
+        if isinstance(result, SkipReason):
+            return context.cursor, result.skip_message, []
+        return context.cursor, result.skip_reason.skip_message, list(result.asset_events)
+
+
+def tick(platform, cursor: str | None) -> tuple[str | None, str]:  # type: ignore[no-untyped-def]
+    cursor, said, _ = tick_reporting(platform, cursor)
+    return cursor, said
 
 
 def write_routes(path: Path, receiver: Receiver) -> Path:
@@ -156,7 +166,14 @@ def test_changes_reach_their_routes_grouped_scoped_silenced_and_once(
     SilenceStore(platform.settings.lake_dir).add([silence])
 
     land_and_run(platform, OUTAGE)
-    cursor, said = tick(platform, cursor)
+    cursor, said, events = tick_reporting(platform, cursor)
+    # The UI shows what each evaluation sent, and the routes it followed.
+    (report,) = [e for e in events if e.asset_key == ROUTED_DELIVERIES]
+    shown = {key: value.value for key, value in report.metadata.items()}
+    assert (shown["delivered"], shown["failed"], shown["silenced"]) == (3, 0, 2)
+    assert markdown.cell("fabrikam-own: partner-scoped, partner fabrikam -> slack "
+                         "$ROUTE_TEST_SLACK_URL") in shown["routes"]
+    assert "R0UT1NGKEY" not in str(shown) and SECRET not in str(shown)
     changes = {(r["scenario_id"], r["partner_id"], r["state"]) for r in
                read_notifications(platform.lake)}
     # All traffic: both scenarios page; fabrikam's own quotes page; contoso's own quotes never
