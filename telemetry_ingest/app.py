@@ -1,5 +1,5 @@
 """The HTTP receiver: `POST /v1/events`, `POST /v1/traces` (OTLP), `POST /v1/annotations`,
-`/healthz`, `/metrics`."""
+`POST` and `GET /v1/silences`, `/healthz`, `/metrics`."""
 
 import asyncio
 import hmac
@@ -8,13 +8,21 @@ import logging
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from telemetry_core.annotations import AnnotationError, AnnotationStore, KnownScopes, build
+from telemetry_core.annotations import (
+    AnnotationError,
+    AnnotationStore,
+    KnownScopes,
+    build,
+    parse_time,
+)
 from telemetry_core.routes import EventRoute
+from telemetry_core.silences import MATCH_KEYS, SilenceError, SilenceStore, as_json, build_silence
 from telemetry_ingest.forward import Forwarding, load_event_routes
 from telemetry_ingest.ingest import Ingestor, IngestResult
 from telemetry_ingest.metrics import Metrics
@@ -31,6 +39,9 @@ _DRAIN_FACTOR = 4
 _RETRY_AFTER_S = 1
 # Annotations are notes a person or a deploy tool writes, a few at a time.
 MAX_ANNOTATIONS_PER_REQUEST = 100
+SILENCE_KEYS = ("match", "starts_at", "ends_at", "reason", "created_by")
+# build_silence names the CLI's option (`--until`) and the bare match key; the API its fields.
+_SILENCE_FIELDS = {"until": "ends_at", **{key: f"match.{key}" for key in MATCH_KEYS}}
 
 
 class InFlightBudget:
@@ -227,6 +238,75 @@ def create_app(
             log.exception("annotation write failed")
             return answer(path, 503, {"error": "annotation write failed; retry"})
         return answer(path, status, content)
+
+    def record_silence(body: bytes) -> tuple[int, dict[str, Any]]:
+        try:
+            document = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as error:
+            return 400, {"error": f"body is not JSON: {error}", "field": "body"}
+        if not isinstance(document, dict):
+            return 400, {"error": "body must be a silence object", "field": "body"}
+        unknown = sorted(set(document) - set(SILENCE_KEYS))
+        if unknown:
+            return 400, {"error": f"unknown key {unknown[0]!r} (one of: "
+                                  f"{', '.join(SILENCE_KEYS)})", "field": unknown[0]}
+        match, reason = document.get("match", {}), document.get("reason", "")
+        given = "" if document.get("created_by") is None else document["created_by"]
+        try:
+            if not isinstance(match, dict):
+                raise SilenceError("match", "must be an object of KEY: GLOB")
+            for name, value in (("reason", reason), ("created_by", given)):
+                if not isinstance(value, str):
+                    raise SilenceError(name, "must be a string")
+            if len(given) > 200:
+                raise SilenceError("created_by", "at most 200 characters")
+            starts = document.get("starts_at")
+            made = build_silence(
+                match, parse_time(document.get("ends_at"), "ends_at"),
+                None if starts is None else parse_time(starts, "starts_at"), reason,
+                # Whoever holds a token may name anyone: the name is only what they said.
+                created_by=f"api:{given.strip()}" if given.strip() else "api")
+        except (SilenceError, AnnotationError) as error:
+            return 400, {"error": error.reason,
+                         "field": _SILENCE_FIELDS.get(error.field, error.field)}
+        SilenceStore(settings.lake_dir).add([made])
+        return 201, as_json(made)
+
+    @app.post("/v1/silences")
+    async def post_silence(request: Request) -> Response:
+        """One silence (JSON: match, ends_at, starts_at, reason, created_by); answers it."""
+        path = "/v1/silences"
+        if settings.lake_dir is None:
+            return answer(path, 404, {"error": "silences are not enabled on this receiver"})
+        body = await read_body(request, path)
+        if isinstance(body, Response):
+            return body
+        try:
+            status, content = await run_in_threadpool(record_silence, body)
+        except OSError:
+            log.exception("silence write failed")
+            return answer(path, 503, {"error": "silence write failed; retry"})
+        return answer(path, status, content)
+
+    def listed_silences(active: bool) -> list[dict[str, Any]]:
+        now = datetime.now(UTC)
+        found = SilenceStore(settings.lake_dir).around(now - timedelta(days=7),
+                                                       now + timedelta(days=31))
+        return [as_json(s) for s in found if not active or s.active_at(now)]
+
+    @app.get("/v1/silences")
+    async def get_silences(request: Request) -> Response:
+        """The silences overlapping the last 7 days and the next 31; `?active=true`: those in
+        force now."""
+        path = "/v1/silences"
+        if settings.lake_dir is None:
+            return answer(path, 404, {"error": "silences are not enabled on this receiver"})
+        if not authorized(request):
+            return answer(path, 401, {"error": "missing or unknown bearer token"})
+        active = request.query_params.get("active", "false").strip().lower()
+        if active not in ("true", "false"):
+            return answer(path, 400, {"error": "active is true or false", "field": "active"})
+        return answer(path, 200, await run_in_threadpool(listed_silences, active == "true"))
 
     def ingest_spans(body: bytes, encoding: str | None, protobuf: bool) -> tuple[int, int, str]:
         decoded = decode_body(body, encoding, settings.max_body_bytes)
