@@ -223,21 +223,27 @@ def create_app(
         AnnotationStore(settings.lake_dir).add(built)
         return 201, {"recorded": [a.annotation_id for a in built]}
 
-    @app.post("/v1/annotations")
-    async def post_annotations(request: Request) -> Response:
-        """One annotation (JSON: start, end, scope, kind, text, link) or a list of them."""
-        path = "/v1/annotations"
+    async def record_posted(request: Request, path: str, what: str,
+                            record: Any) -> Response:
+        """Read the body and `record` it in the lake (off the event loop); 404 when this
+        receiver keeps no lake, 503 when the write fails."""
         if settings.lake_dir is None:
-            return answer(path, 404, {"error": "annotations are not enabled on this receiver"})
+            return answer(path, 404, {"error": f"{what}s are not enabled on this receiver"})
         body = await read_body(request, path)
         if isinstance(body, Response):
             return body
         try:
-            status, content = await run_in_threadpool(record_annotations, body)
+            status, content = await run_in_threadpool(record, body)
         except OSError:
-            log.exception("annotation write failed")
-            return answer(path, 503, {"error": "annotation write failed; retry"})
+            log.exception("%s write failed", what)
+            return answer(path, 503, {"error": f"{what} write failed; retry"})
         return answer(path, status, content)
+
+    @app.post("/v1/annotations")
+    async def post_annotations(request: Request) -> Response:
+        """One annotation (JSON: start, end, scope, kind, text, link) or a list of them."""
+        return await record_posted(request, "/v1/annotations", "annotation",
+                                   record_annotations)
 
     def record_silence(body: bytes) -> tuple[int, dict[str, Any]]:
         try:
@@ -275,18 +281,7 @@ def create_app(
     @app.post("/v1/silences")
     async def post_silence(request: Request) -> Response:
         """One silence (JSON: match, ends_at, starts_at, reason, created_by); answers it."""
-        path = "/v1/silences"
-        if settings.lake_dir is None:
-            return answer(path, 404, {"error": "silences are not enabled on this receiver"})
-        body = await read_body(request, path)
-        if isinstance(body, Response):
-            return body
-        try:
-            status, content = await run_in_threadpool(record_silence, body)
-        except OSError:
-            log.exception("silence write failed")
-            return answer(path, 503, {"error": "silence write failed; retry"})
-        return answer(path, status, content)
+        return await record_posted(request, "/v1/silences", "silence", record_silence)
 
     def listed_silences(active: bool) -> list[dict[str, Any]]:
         now = datetime.now(UTC)
