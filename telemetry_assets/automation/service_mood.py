@@ -25,6 +25,7 @@ from dagster import (
 from telemetry_assets import live, markdown
 from telemetry_assets.assets.alerts import ROUTED_DELIVERIES
 from telemetry_assets.assets.live import OPEN_HOUR
+from telemetry_assets.assets.reference import load_catalog
 from telemetry_assets.mood import routing
 from telemetry_assets.mood.burn_rates import changing_instants, current_mood, latest_data_time
 from telemetry_assets.mood.outbox import (
@@ -39,6 +40,7 @@ from telemetry_assets.resources import MoodSettings, TelemetryStore
 from telemetry_assets.tables import MINUTE_AGGREGATE
 from telemetry_core.routes import RoutesConfig
 from telemetry_core.silences import SilenceStore
+from telemetry_core.slos import SloFileError
 
 WATCHED_ASSET = AssetKey(MINUTE_AGGREGATE.asset)
 # The furthest back one evaluation looks: after a long backfill, older changes are history to
@@ -71,6 +73,27 @@ def deliveries_report(routes: RoutesConfig, messages: list[dict],
             "routes_file": str(routes.source) if routes.source else "none",
         },
     )
+
+
+def partner_commitments(context: SensorEvaluationContext, store: TelemetryStore,
+                        routes: RoutesConfig, partners: list[str]) -> dict[str, dict[str, float]]:
+    """Per partner, the targets of slos.yaml's commitments to its tier (subject -> target %)."""
+    if not partners:
+        return {}
+    try:
+        catalog = load_catalog(store.lake, store.settings)
+    except (SloFileError, duckdb.Error, OSError) as error:
+        # The objectives asset fails on the same file and says why; the partners' moods are
+        # judged against the scenarios' own targets meanwhile.
+        context.log.warning(f"partner commitments not read, scenario targets used: {error}")
+        return {}
+    found: dict[str, dict[str, float]] = {}
+    for partner in partners:
+        tier = routes.partners.get(partner)
+        found[partner] = {objective.subject: objective.target_for(tier)
+                          for objective in catalog.objectives
+                          if tier in dict(objective.tier_targets)}
+    return found
 
 
 def utc_now() -> datetime:
@@ -153,16 +176,20 @@ def service_mood_sensor(context: SensorEvaluationContext, store: TelemetryStore,
         )
     policy = mood.policy
     notified = read_notifications(lake)
+    scoped = routes.scoped_partners()
+    commitments = partner_commitments(context, store, routes, scoped)
 
     def judge(con: duckdb.DuckDBPyConnection):
         latest = latest_data_time(con)
         if latest is None:
             return None, [], {}
         after = evaluated_until(cursor, notified, latest)
-        # The mood of all traffic, then each partner's own that a route asks for.
-        reports = [current_mood(con, policy, at, partner_id=partner)
-                   for partner in [None, *routes.scoped_partners()]
-                   for at in changing_instants(con, policy, after, latest, partner)]
+        # The mood of all traffic, then each partner's own that a route asks for, against the
+        # partner's own commitments.
+        reports = [current_mood(con, policy, at, partner, commitments.get(partner))
+                   for partner in [None, *scoped]
+                   for at in changing_instants(con, policy, after, latest, partner,
+                                               commitments.get(partner))]
         return max(after, latest), reports, scenario_infos(con)
 
     try:

@@ -245,11 +245,22 @@ scenario_reference as (
 # and each latency objective of reference.objectives, under its subject id (scenario/name).
 SUBJECTS_CTE = """
 subjects as (
+    -- A partner's own mood is judged against its commitment where it has one ($targets).
     select
-        match_key, scenario_id as subject, scenario_name, slo_target_pct,
-        'availability' as kind, cast(null as double) as threshold_ms
-    from scenario_reference
-    {latency_subjects}
+        s.match_key, s.subject, s.scenario_name,
+        coalesce(t.target_pct, s.slo_target_pct) as slo_target_pct, s.kind, s.threshold_ms
+    from (
+        select
+            match_key, scenario_id as subject, scenario_name, slo_target_pct,
+            'availability' as kind, cast(null as double) as threshold_ms
+        from scenario_reference
+        {latency_subjects}
+    ) as s
+    left join (
+        select
+            unnest(cast($target_subjects as varchar[])) as subject,
+            unnest(cast($target_pcts as double[])) as target_pct
+    ) as t on s.subject = t.subject
 )"""
 
 LATENCY_SUBJECTS = """
@@ -464,9 +475,11 @@ def evaluate(
     last_as_of: datetime | None = None,
     scenario_id: str | None = None,
     partner_id: str | None = None,
+    targets: Mapping[str, float] | None = None,
 ) -> duckdb.DuckDBPyRelation:
     """States at every whole minute in [first_as_of, last_as_of] and at last_as_of; counts left
-    in `mood_window_counts`. With `partner_id`, the partner's own mood (its requests only).
+    in `mood_window_counts`. With `partner_id`, the partner's own mood (its requests only),
+    against `targets` (subject -> target %) where given.
 
     `con` is a warehouse connection (read-only is fine: only temporary tables are created).
     """
@@ -482,6 +495,8 @@ def evaluate(
         "min_requests": policy.min_requests,
         "scenario_id": scenario_id,
         "partner_id": partner_id,
+        "target_subjects": list(targets or {}),
+        "target_pcts": [float(t) for t in (targets or {}).values()],
     }
     if latency:
         params |= {"latency_growth": LATENCY_GROWTH, "zero_bucket": ZERO_LATENCY_BUCKET}
@@ -548,10 +563,10 @@ def provisional_since(con: duckdb.DuckDBPyConnection) -> datetime | None:
 
 def current_mood(
     con: duckdb.DuckDBPyConnection, policy: MoodPolicy, as_of: datetime | None = None,
-    partner_id: str | None = None,
+    partner_id: str | None = None, targets: Mapping[str, float] | None = None,
 ) -> MoodReport | None:
     """Every scenario's mood at `as_of` (default: the latest data); with `partner_id`, that
-    partner's own."""
+    partner's own, against `targets` (its commitments) where given."""
     as_of = as_of or latest_data_time(con)
     if as_of is None:
         return None
@@ -559,7 +574,7 @@ def current_mood(
     since = provisional_since(con)
     states = {
         row[0]: row[1:]
-        for row in evaluate(con, policy, as_of, partner_id=partner_id)
+        for row in evaluate(con, policy, as_of, partner_id=partner_id, targets=targets)
         .project("scenario_id, state, firing").fetchall()
     }
     figures: dict[str, dict[str, WindowFigures]] = {}
@@ -598,7 +613,7 @@ def current_mood(
 
 def changing_instants(
     con: duckdb.DuckDBPyConnection, policy: MoodPolicy, after: datetime, until: datetime,
-    partner_id: str | None = None,
+    partner_id: str | None = None, targets: Mapping[str, float] | None = None,
 ) -> list[datetime]:
     """The minutes in (after, until] at which some scenario's state differs from the minute
     before, and `until` itself: the instants whose moods say every change since `after`, each
@@ -606,7 +621,8 @@ def changing_instants(
     after, until = utc_naive(after), utc_naive(until)
     if until <= after:
         return []
-    changed = evaluate(con, policy, after, until, partner_id=partner_id).query(
+    changed = evaluate(con, policy, after, until, partner_id=partner_id,
+                       targets=targets).query(
         "mood_states",
         """
         select distinct as_of from (

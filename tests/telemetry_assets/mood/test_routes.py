@@ -154,6 +154,9 @@ def test_changes_reach_their_routes_grouped_scoped_silenced_and_once(
     scenarios.write_text("\n".join([lines[0] + ",runbook_url"] + [
         line + (",https://runbooks.example/quote" if line.startswith("checkout.quote") else ",")
         for line in lines[1:]]) + "\n")
+    # fabrikam (silver) is promised 99 % of its quotes, not the scenario's 99.5 %.
+    (platform.settings.reference_dir / "slos.yaml").write_text(
+        "objectives:\n  - {scenario: checkout.quote, kind: availability, tiers: {silver: 99}}\n")
     platform.run_reference()
     land_and_run(platform, *[HISTORY_START + timedelta(hours=h) for h in range(20)])
     cursor, said = tick(platform, None)
@@ -205,6 +208,10 @@ def test_changes_reach_their_routes_grouped_scoped_silenced_and_once(
     jsonschema.validate(slack, json.loads((SCHEMAS / "slack-incoming-webhook.json").read_text()))
     assert "checkout.quote for fabrikam is breaching" in slack["blocks"][0]["text"]["text"]
     assert "For partner fabrikam" in slack["text"]
+    recorded = {(r["scenario_id"], r["partner_id"]): json.loads(r["payload"])["details"]
+                for r in read_notifications(platform.lake) if r["state"] == "breaching"}
+    assert recorded["checkout.quote", "fabrikam"]["slo_target_pct"] == 99.0
+    assert recorded["checkout.quote", None]["slo_target_pct"] == 99.5
     assert receiver.bodies("/contoso") == []
 
     (trigger,) = receiver.bodies("/v2/enqueue")
