@@ -21,6 +21,7 @@ from telemetry_cli.dashboard import dashboard
 from telemetry_cli.explain import explain
 from telemetry_cli.job import job
 from telemetry_cli.options import utc_day
+from telemetry_cli.presence import presence
 from telemetry_cli.routes import routes, silence, silences
 from telemetry_cli.slo import slo as slo_group
 from telemetry_cli.statement import statement
@@ -352,3 +353,4 @@ main.add_command(explain)
 main.add_command(routes)
 main.add_command(silence)
 main.add_command(silences)
+main.add_command(presence)

@@ -12,7 +12,7 @@ from telemetry_core.silences import SilenceStore
 from tests.helpers import REPO
 
 EXAMPLE = REPO / "deploy" / "routes.example.yaml"
-SECRETS = ("PAGERDUTY_ROUTING_KEY", "SLACK_WEBHOOK_URL", "CONTOSO_HOOK_SECRET")
+SECRETS = ("PAGERDUTY_ROUTING_KEY", "SLACK_WEBHOOK_URL", "CONTOSO_HOOK_SECRET", "XMPP_PASSWORD")
 
 
 @pytest.fixture
@@ -42,7 +42,8 @@ def test_the_example_passes_and_every_route_is_listed_without_its_secrets(refere
     assert "contoso-own: partner-scoped, partner contoso -> webhook " in result.stdout
     assert "events checkout-to-kafka: data.baseData.operationName=Quote* -> kafka " \
            "127.0.0.1:9092/checkout-events" in result.stdout
-    assert "3 route(s), 1 event route(s), valid" in result.stdout
+    assert "presence: every change -> xmpp mood@example.org" in result.stdout
+    assert "4 route(s), 1 event route(s), valid" in result.stdout
     assert not [name for name in SECRETS if f"secret-{name.lower()}" in result.output]
 
 
