@@ -113,7 +113,7 @@ def latest_changes(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str | N
             changes.append(row)
     latest: dict[tuple[str, str | None], Mapping] = {}
     for row in sorted(changes, key=lambda r: (r["as_of"], r["recorded_at"])):
-        latest[row["scenario_id"], row["partner_id"]] = row
+        latest[row["scenario_id"], row.get("partner_id")] = row
     return latest
 
 
@@ -125,7 +125,7 @@ def status_of(row: Mapping[str, Any]) -> str:
     """The change's text as a person reads it: an all-traffic row holds it Slack-formatted (an
     icon code, escaped names), a partner's row plain."""
     text = row["text"] or ""
-    if row["partner_id"] is None:
+    if row.get("partner_id") is None:
         from telemetry_assets.webhooks import slack_unescaped
 
         text = slack_unescaped(_ICON.sub("", text, count=1))

@@ -52,8 +52,9 @@ SINK_SETTINGS: dict[str, dict[str, Any]] = {
     "slack": {"required": ("url_env",), "optional": {}},
     "pagerduty": {"required": ("routing_key_env",),
                   "optional": {"url": "https://events.pagerduty.com/v2/enqueue"}},
-    "alertmanager": {"required": ("url",), "optional": {}},
-    "webhook": {"required": ("url",), "optional": {"secret_env": None}},
+    # A URL that carries a token is a secret too: `url_env` instead of `url`.
+    "alertmanager": {"required": (), "optional": {"url": None, "url_env": None}},
+    "webhook": {"required": (), "optional": {"url": None, "url_env": None, "secret_env": None}},
     "email": {"required": ("host", "from", "to"),
               "optional": {"port": 25, "starttls": False, "username_env": None,
                            "password_env": None}},
@@ -147,9 +148,11 @@ class Sink:
     def label(self) -> str:
         """How the sink is shown (in the UI, logs, the outbox): never with a secret."""
         where = self.settings.get("url") or self.settings.get("jid") or ""
+        # user:password@ in a URL is a credential.
+        where = re.sub(r"^(https?://)[^/@]*@", r"\1", where)
         if self.type == "email":
             where = ", ".join(self.settings["to"])
-        if self.type == "slack":
+        if "url" in self.secret_vars:
             where = f"${self.secret_vars['url']}"
         return f"{self.type} {where}".strip()
 
@@ -430,8 +433,11 @@ class _Reader(NodeReader):
             if key not in entries:
                 self.error(node, f"a {kind} sink needs {key!r}")
                 ok = False
+        if kind in ("alertmanager", "webhook") and ("url" in entries) == ("url_env" in entries):
+            self.error(node, f"a {kind} sink needs one of 'url' and 'url_env'")
+            ok = False
         settings: dict[str, Any] = {k: v for k, v in spec["optional"].items()
-                                    if not k.endswith("_env")}
+                                    if not k.endswith("_env") and not (k == "url" and v is None)}
         secret_vars: dict[str, str] = {}
         for key, value_node in entries.items():
             if key == "type" or key not in allowed:
@@ -493,9 +499,15 @@ class _Reader(NodeReader):
             self.error(node, f"{key} {variable!r} is not an environment variable name: it "
                              "names the variable that holds the secret, not the secret")
             return None
-        if not self.environ.get(variable, "").strip():
+        value = self.environ.get(variable, "").strip()
+        if not value:
             self.error(node, f"the environment variable {variable} is not set (the {kind} "
                              f"sink's {key})")
+            return None
+        # Named, never shown: the value is the secret.
+        if key == "url_env" and not re.match(r"^https?://[^\s/]+\S*$", value):
+            self.error(node, f"the environment variable {variable} does not hold an http:// or "
+                             "https:// URL")
             return None
         return variable
 

@@ -66,7 +66,12 @@ class NodeReader:
         self.errors.append((line, f"{self.path}:{line}: {reason}"))
 
     def value(self, node: ScalarNode) -> object:
-        return self._constructor.construct_object(node, deep=True)
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except (ValueError, yaml.YAMLError) as error:
+            # A scalar YAML reads as a date or a number it cannot be (2026-02-30): the text.
+            self.error(node, f"{shown(node)} cannot be read: {error}")
+            return node.value
 
     def mapping(self, node: Node, what: str, allowed: Collection[str],
                 required: Collection[str] = ()) -> dict[str, Node] | None:

@@ -501,7 +501,9 @@ class Forwarding:
                     os.link(file, target)
                     linked = True
                 except FileExistsError:
-                    # Queued already under its content hash: the same lines.
+                    # Queued already under its content hash: the same lines, but the process
+                    # that linked it may have died before making the link durable.
+                    linked = True
                     continue
                 except OSError as error:
                     if error.errno not in _NO_LINK:

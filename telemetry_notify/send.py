@@ -7,6 +7,7 @@ and sending it again would be refused again.
 
 import hashlib
 import hmac
+import http.client
 import json
 import smtplib
 import ssl
@@ -49,18 +50,30 @@ def post(url: str, body: bytes, headers: Mapping[str, str] | None = None,
     for attempt in range(attempts):
         if attempt:
             time.sleep(0.5 * 2 ** (attempt - 1))
-        request = urllib.request.Request(url, data=body, method="POST", headers={
-            "Content-Type": "application/json", **(headers or {})})
         try:
+            request = urllib.request.Request(url, data=body, method="POST", headers={
+                "Content-Type": "application/json", **(headers or {})})
             with urllib.request.urlopen(request, timeout=timeout_s) as response:
                 return Delivery(url, response.status, None)
         except urllib.error.HTTPError as answer:
             outcome = Delivery(url, answer.code, f"HTTP {answer.code}")
-        except (urllib.error.URLError, OSError, ValueError) as failure:
-            outcome = Delivery(url, None, str(getattr(failure, "reason", failure)))
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as failure:
+            outcome = Delivery(url, None, _without(url, getattr(failure, "reason", failure)))
+        except ValueError as failure:
+            # Not a URL urllib can send to (no scheme, spaces): sending it again will not help.
+            return Delivery(url, 400, _without(url, failure))
         if not outcome.retryable:
             return outcome
     return outcome
+
+
+def _without(url: str, failure: object) -> str:
+    """An error's text with the URL cut out: a Slack webhook's URL is its secret."""
+    text = str(failure) or type(failure).__name__
+    for part in {url, url.split("://", 1)[-1]}:
+        if part:
+            text = text.replace(part, "<url>")
+    return text
 
 
 def post_json(url: str, payload: Mapping[str, Any] | Sequence[Any],
@@ -76,7 +89,7 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def post_signed(url: str, payload: Mapping[str, Any], delivery_id: str,
-                secret: str | None) -> Delivery:
+                secret: str | None, **options: Any) -> Delivery:
     """The generic webhook: the delivery id (the same on every retry) and, with a secret, the
     signature headers."""
     body = json.dumps(payload, default=str).encode()
@@ -84,7 +97,7 @@ def post_signed(url: str, payload: Mapping[str, Any], delivery_id: str,
     headers = {DELIVERY_HEADER: delivery_id, TIMESTAMP_HEADER: timestamp}
     if secret:
         headers[SIGNATURE_HEADER] = signature(secret, timestamp, body)
-    return post(url, body, headers)
+    return post(url, body, headers, **options)
 
 
 def send_email(message: EmailMessage, host: str, port: int, starttls: bool = False,

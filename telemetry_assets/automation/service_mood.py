@@ -130,10 +130,12 @@ def service_mood_sensor(context: SensorEvaluationContext, store: TelemetryStore,
     # routes; the changes are judged and recorded again once it is fixed.
     routes = load_configured_routes(lake, mood.routes_file, mood.environment())
     retried, retry_failures = retry_failed(lake)
-    now = utc_now()
-    resent = routing.flush(lake, routes, now, mood.environment())
-    routing.refresh_alertmanager(lake, routes, now)
     cursor = json.loads(context.cursor) if context.cursor else {}
+    now = utc_now()
+    resent = routing.flush(lake, routes, now, mood.environment(),
+                           datetime.fromisoformat(cursor["as_of"]) if cursor.get("as_of")
+                           else None)
+    routing.refresh_alertmanager(lake, routes, now, mood.environment())
     try:
         refreshes = live.refresh(lake, store.settings, store.dedupe_horizon, utc_now())
     except (duckdb.Error, OSError) as error:
@@ -217,7 +219,7 @@ def service_mood_sensor(context: SensorEvaluationContext, store: TelemetryStore,
         evaluation.failed += done.failed
         evaluation.notices += done.notices
     if evaluation.notices and routes.routes:
-        sent = routing.flush(lake, routes, now, mood.environment())
+        sent = routing.flush(lake, routes, now, mood.environment(), judged_until)
         evaluation.delivered += sent.delivered
         evaluation.failed += sent.failed
         silenced = [row for row in held if row["status"] == "silenced"]

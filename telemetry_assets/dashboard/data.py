@@ -313,6 +313,11 @@ def gather_live(con: duckdb.DuckDBPyConnection, policy: MoodPolicy) -> LiveFigur
             "group by reason", {})}
     notifications = []
     if MOOD_NOTIFICATIONS.qualified_name in views:
+        # The mood of all traffic: a partner's own is for its routes, and would crowd it out.
+        columns = {name for (name,) in con.execute(
+            "select column_name from duckdb_columns() where schema_name = ? and table_name = ?",
+            [MOOD_NOTIFICATIONS.schema, MOOD_NOTIFICATIONS.name]).fetchall()}
+        all_traffic = "where partner_id is null" if "partner_id" in columns else ""
         notifications = _rows(con, f"""
             select notification_id, any_value(scenario_id) as scenario_id,
                 any_value(previous_state) as previous_state, any_value(state) as state,
@@ -320,6 +325,7 @@ def gather_live(con: duckdb.DuckDBPyConnection, policy: MoodPolicy) -> LiveFigur
                 count(*) filter (where status = 'delivered') as delivered,
                 count(*) filter (where status in ('pending', 'sending', 'failed')) as undelivered
             from {MOOD_NOTIFICATIONS.qualified_name}
+            {all_traffic}
             group by notification_id
             order by as_of desc, notification_id
             limit 10

@@ -15,12 +15,13 @@ Alertmanager forgets an alert it has not heard of for its resolve timeout, so th
 firing are sent to it again on each evaluation (unrecorded: it deduplicates them itself).
 """
 
+import fcntl
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
-from contextlib import closing
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,10 @@ import pyarrow as pa
 
 from telemetry_assets.lake import Lake
 from telemetry_assets.tables import CUSTOMERS, ROUTE_DELIVERIES, SCENARIOS
-from telemetry_core.routes import Change, Route, RoutesConfig, Sink, load_routes
+from telemetry_core.durable import ensure_dir
+from telemetry_core.routes import Change, Route, RoutesConfig, RoutesFileError, Sink, load_routes
 from telemetry_core.silences import Silence
-from telemetry_core.sql import compute_connection
+from telemetry_core.sql import compute_connection, utc_naive
 from telemetry_notify import formats
 from telemetry_notify.formats import Notice
 from telemetry_notify.send import Delivery, post_json, post_signed, send_email
@@ -63,6 +65,7 @@ SCHEMA = pa.schema([
     ("http_status", pa.int32()),
     ("error", pa.string()),
     ("silence_id", pa.string()),
+    ("silenced_until", pa.timestamp("us")),
     ("next_attempt_at", pa.timestamp("us")),
     ("recorded_at", pa.timestamp("us")),
 ])
@@ -70,10 +73,12 @@ SCHEMA = pa.schema([
 
 def load_configured_routes(lake: Lake, path: Path | None,
                            environ: Mapping[str, str] | None = None) -> RoutesConfig:
-    """The routes file checked against the reference data in the lake (every scenario, service,
-    partner and tier it names must exist); raises RoutesFileError naming every bad line."""
+    """The routes file, with the partners of the lake's reference data for its partner-scoped
+    routes; raises RoutesFileError naming every bad line. A name the reference data no longer
+    has (a customer removed, a scenario renamed) is logged, not fatal: one stale glob must not
+    stop every other notification. `telemetry routes check` holds the file to the reference."""
     scenarios: dict[str, str | None] | None = None
-    partners: dict[str, str | None] | None = None
+    partners: dict[str, str | None] = {}
     with closing(compute_connection()) as con:
         if lake.register(con, SCENARIOS, existing_only=True):
             scenarios = dict(con.execute(
@@ -81,7 +86,14 @@ def load_configured_routes(lake: Lake, path: Path | None,
         if lake.register(con, CUSTOMERS, existing_only=True):
             partners = dict(con.execute(
                 f"select partner_id, tier from {CUSTOMERS.name}").fetchall())
-    return load_routes(path, scenarios, partners, environ)
+    config = replace(load_routes(path, None, None, environ), partners=partners)
+    if path is not None and scenarios is not None:
+        try:
+            load_routes(path, scenarios, partners, environ)
+        except RoutesFileError as stale:
+            for line in stale.errors:
+                log.warning("routes file: %s", line)
+    return config
 
 
 def scope_of(row: Mapping[str, Any]) -> str:
@@ -90,7 +102,11 @@ def scope_of(row: Mapping[str, Any]) -> str:
 
 
 def sink_key(route: Route, sink: Sink) -> str:
-    return f"{route.name}#{sink.line}"
+    """The sink's identity in the outbox: its route, type and settings (secrets by their
+    variables), so a routes file edited around it keeps it, and a sink changed is a new one."""
+    described = json.dumps([sink.type, sorted(sink.settings.items()),
+                            sorted(sink.secret_vars.items())], default=str)
+    return f"{route.name}#{hashlib.sha256(described.encode()).hexdigest()[:12]}"
 
 
 def change_of(notice: Notice, tiers: Mapping[str, str | None]) -> Change:
@@ -103,8 +119,12 @@ def _notice_json(notice: Notice) -> str:
     return json.dumps(asdict(notice), default=lambda v: v.isoformat())
 
 
+_NOTICE_FIELDS = {f.name for f in fields(Notice)}
+
+
 def _notice_from(text: str) -> Notice:
-    values = json.loads(text)
+    """A recorded notice; one of another version keeps the fields this one knows."""
+    values = {key: value for key, value in json.loads(text).items() if key in _NOTICE_FIELDS}
     for key in ("as_of", "episode_started"):
         values[key] = datetime.fromisoformat(values[key])
     return Notice(**values)
@@ -115,7 +135,9 @@ def read_deliveries(lake: Lake) -> list[dict[str, Any]]:
         if not lake.register(con, ROUTE_DELIVERIES, existing_only=True):
             return []
         relation = con.table(ROUTE_DELIVERIES.name).order("recorded_at, as_of, route, sink_key")
-        return [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
+        found = [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
+    # A table written before a column existed reads without it.
+    return [{name: row.get(name) for name in SCHEMA.names} for row in found]
 
 
 def _save(lake: Lake, rows: list[dict[str, Any]]) -> None:
@@ -125,11 +147,45 @@ def _save(lake: Lake, rows: list[dict[str, Any]]) -> None:
     lake.publish_views([ROUTE_DELIVERIES])
 
 
+@contextmanager
+def _outbox_lock(lake: Lake) -> Iterator[None]:
+    """One writer of the deliveries at a time: an evaluation that outlives its tick must not
+    overwrite what the next one recorded."""
+    folder = lake.table_dir(ROUTE_DELIVERIES).parent
+    ensure_dir(folder)
+    with open(folder / f".{ROUTE_DELIVERIES.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _slot(row: Mapping[str, Any]) -> tuple[str, str | None, str]:
+    return row["subject"], row["partner_id"], row["sink_key"]
+
+
+def _latest(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str | None, str], dict[str, Any]]:
+    """Per mood and sink, its latest recorded change (superseded ones aside)."""
+    latest: dict[tuple[str, str | None, str], dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: (r["as_of"], r["recorded_at"])):
+        if row["status"] != "superseded":
+            latest[_slot(row)] = row
+    return latest
+
+
 def record(lake: Lake, config: RoutesConfig, notices: Sequence[Notice],
            silences: Sequence[Silence], now: datetime) -> list[dict[str, Any]]:
     """Record a row per change, matching route and message sink (none twice); returns the new."""
-    rows = read_deliveries(lake)
+    with _outbox_lock(lake):
+        rows = read_deliveries(lake)
+        new = _new_rows(rows, config, notices, silences, now)
+        if new:
+            _save(lake, rows + new)
+    return new
+
+
+def _new_rows(rows: list[dict[str, Any]], config: RoutesConfig, notices: Sequence[Notice],
+              silences: Sequence[Silence], now: datetime) -> list[dict[str, Any]]:
     known = {(row["notification_id"], row["sink_key"]) for row in rows}
+    latest = _latest(rows)
     # The state each route last took each mood in: not healthy means its episode is open there.
     last_taken: dict[tuple[str, str, str | None], str] = {}
     for row in sorted(rows, key=lambda r: (r["as_of"], r["recorded_at"])):
@@ -149,18 +205,25 @@ def record(lake: Lake, config: RoutesConfig, notices: Sequence[Notice],
                 if sink.type not in MESSAGE_SINKS or (notice.notification_id, key) in known:
                     continue
                 known.add((notice.notification_id, key))
-                new.append({
+                row = {
                     "notification_id": notice.notification_id, "subject": notice.subject,
                     "partner_id": notice.partner_id, "route": route.name, "sink_key": key,
                     "sink": sink.label, "sink_type": sink.type, "state": notice.state,
-                    "as_of": notice.as_of, "notice": _notice_json(notice),
-                    "status": "silenced" if muting else "queued", "delivery_id": None,
-                    "attempts": 0, "http_status": None, "error": None,
-                    "silence_id": muting.silence_id if muting else None,
-                    "next_attempt_at": None, "recorded_at": recorded_at,
-                })
-    if new:
-        _save(lake, rows + new)
+                    "as_of": notice.as_of, "notice": _notice_json(notice), "status": "queued",
+                    "delivery_id": None, "attempts": 0, "http_status": None, "error": None,
+                    "silence_id": None, "silenced_until": None, "next_attempt_at": None,
+                    "recorded_at": recorded_at,
+                }
+                # A recovery is not silenced on a sink that heard of its episode: the page it
+                # got is closed whatever was planned since.
+                heard = latest.get(_slot(row))
+                if muting is not None and not (
+                        notice.state == "healthy" and heard is not None
+                        and heard["status"] != "silenced" and heard["state"] != "healthy"):
+                    row.update(status="silenced", silence_id=muting.silence_id,
+                               silenced_until=muting.ends_at)
+                latest[_slot(row)] = row
+                new.append(row)
     return new
 
 
@@ -183,71 +246,106 @@ def _delivery_id(key: str, rows: Sequence[dict[str, Any]]) -> str:
     return "delivery-" + hashlib.sha256(f"{key}|{ids}".encode()).hexdigest()[:24]
 
 
+def _episode(row: Mapping[str, Any]) -> str | None:
+    try:
+        return _notice_from(row["notice"]).episode_key
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _due(rows: list[dict[str, Any]], sinks: Mapping[str, tuple[Route, Sink]], now: datetime,
+         judged_until: datetime | None, outcome: Flushed,
+         ) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The groups to send now, each (sink key, rows); settles what will never be sent."""
+    latest = _latest(rows)
+    for row in rows:
+        # A silence over before the instant the moods were judged at, while its mood still is
+        # as it left it: said now, once. (Silences are in the data's time, as changes are.)
+        if (judged_until is not None and row["status"] == "silenced"
+                and row["silenced_until"] is not None and row["silenced_until"] <= judged_until
+                and row["state"] != "healthy" and latest.get(_slot(row)) is row):
+            row.update(status="queued", error=f"its silence {row['silence_id']} ended")
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["status"] not in WAITING or (
+                row["status"] == "failed" and row["next_attempt_at"] is not None
+                and row["next_attempt_at"] > now):
+            continue
+        found = sinks.get(row["sink_key"])
+        if found is None or found[1].type != row["sink_type"]:
+            row.update(status="gave_up", error="the route or sink is no longer in the routes file")
+            outcome.gave_up += 1
+            continue
+        newest = latest[_slot(row)]
+        # PagerDuty keeps one incident per episode: an older episode's resolve still closes it.
+        if newest is not row and (row["sink_type"] != "pagerduty"
+                                  or _episode(newest) == _episode(row)):
+            row.update(status="superseded", error="a newer change of the scenario came first")
+            continue
+        if found[1].type == "pagerduty":
+            groups[row["sink_key"], row["notification_id"]] = [row]
+        else:
+            # A retry keeps its delivery id: the receiver may have seen the first attempt.
+            groups.setdefault((row["sink_key"], row["delivery_id"] or ""), []).append(row)
+    return [(key, sorted(batch, key=lambda r: (r["as_of"], r["subject"])))
+            for (key, _), batch in groups.items()]
+
+
 def flush(lake: Lake, config: RoutesConfig, now: datetime,
-          environ: Mapping[str, str] | None = None) -> Flushed:
-    """Send every queued row and every failed one that is due, grouped per route and sink."""
-    rows = read_deliveries(lake)
+          environ: Mapping[str, str] | None = None,
+          judged_until: datetime | None = None) -> Flushed:
+    """Send every queued row and every failed one that is due, grouped per route and sink;
+    with `judged_until` (the instant the moods were last judged at), also the silenced changes
+    whose silence is over and whose mood is still as they left it."""
     now_naive = now.astimezone(UTC).replace(tzinfo=None)
     sinks = {sink_key(route, sink): (route, sink) for route in config.routes
              for sink in route.sinks}
     outcome = Flushed()
-    latest: dict[tuple[str, str | None, str], datetime] = {}
-    for row in rows:
-        if row["status"] not in ("silenced", "superseded"):
-            slot = (row["subject"], row["partner_id"], row["sink_key"])
-            latest[slot] = max(latest.get(slot, row["as_of"]), row["as_of"])
-    due: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        if row["status"] not in WAITING or (
-                row["status"] == "failed" and row["next_attempt_at"] is not None
-                and row["next_attempt_at"] > now_naive):
-            continue
-        if row["sink_key"] not in sinks:
-            row.update(status="gave_up", error="the route or sink is no longer in the routes file")
-            outcome.gave_up += 1
-            continue
-        if row["as_of"] < latest[row["subject"], row["partner_id"], row["sink_key"]]:
-            row.update(status="superseded", error="a newer change of the scenario came first")
-            continue
-        due.setdefault(row["sink_key"], []).append(row)
-    groups: list[tuple[str, list[dict[str, Any]]]] = []
-    for key, batch in due.items():
-        batch.sort(key=lambda r: (r["as_of"], r["subject"]))
-        if sinks[key][1].type == "pagerduty":
-            groups += [(key, [row]) for row in batch]
-        else:
-            groups.append((key, batch))
-    if not groups and not outcome.gave_up:
-        return outcome
-    for key, batch in groups:
-        delivery_id = _delivery_id(key, batch)
-        for row in batch:
-            row.update(status="sending", delivery_id=delivery_id, attempts=row["attempts"] + 1)
-    # Recorded before the first byte leaves: a crash from here on never sends these again.
-    _save(lake, rows)
-    for key, batch in groups:
-        route, sink = sinks[key]
-        notices = [_notice_from(row["notice"]) for row in batch]
-        sent = send(route, sink, notices, batch[0]["delivery_id"], now, environ)
-        for row in batch:
-            row.update(http_status=sent.status, error=sent.error)
+    with _outbox_lock(lake):
+        rows = read_deliveries(lake)
+        before = json.dumps(rows, default=str)
+        groups = _due(rows, sinks, now_naive,
+                      utc_naive(judged_until) if judged_until else None, outcome)
+        if not groups:
+            if json.dumps(rows, default=str) != before:
+                _save(lake, rows)
+            return outcome
+        for key, batch in groups:
+            route, sink = sinks[key]
+            delivery_id = batch[0]["delivery_id"] or _delivery_id(key, batch)
+            for row in batch:
+                row.update(status="sending", delivery_id=delivery_id,
+                           attempts=row["attempts"] + 1)
+            # Recorded before the first byte leaves: a crash from here on never sends it again.
+            _save(lake, rows)
+            try:
+                notices = [_notice_from(row["notice"]) for row in batch]
+                sent = send(route, sink, notices, delivery_id, now, environ)
+            except Exception as error:
+                # One bad sink must not stop the others; its message may hold a secret (a URL),
+                # so only the kind of error is kept.
+                sent = Delivery(sink.label, 400, f"not sent: {type(error).__name__}")
+            for row in batch:
+                row.update(http_status=sent.status, error=sent.error)
+                if sent.ok:
+                    row["status"] = "delivered"
+                elif sent.retryable and row["attempts"] < MAX_ATTEMPTS:
+                    row.update(status="failed",
+                               next_attempt_at=_retry_at(row["attempts"], now_naive))
+                else:
+                    row["status"] = "gave_up"
+            _save(lake, rows)
+            outcome.messages.append({
+                "route": route.name, "sink": sink.label, "delivery": delivery_id,
+                "changes": ", ".join(f"{scope_of(row)} {row['state']}" for row in batch),
+                "status": batch[0]["status"], "http": sent.status or "",
+                "error": sent.error or ""})
             if sent.ok:
-                row["status"] = "delivered"
-            elif sent.retryable and row["attempts"] < MAX_ATTEMPTS:
-                row.update(status="failed", next_attempt_at=_retry_at(row["attempts"], now_naive))
+                outcome.delivered += 1
             else:
-                row["status"] = "gave_up"
-        outcome.messages.append({
-            "route": route.name, "sink": sink.label, "delivery": batch[0]["delivery_id"],
-            "changes": ", ".join(f"{scope_of(row)} {row['state']}" for row in batch),
-            "status": batch[0]["status"], "http": sent.status or "", "error": sent.error or ""})
-        if sent.ok:
-            outcome.delivered += 1
-        else:
-            outcome.failed += 1
-            log.warning("route %s, %s: delivery %s failed: %s", route.name, sink.label,
-                        batch[0]["delivery_id"], sent.error)
-    _save(lake, rows)
+                outcome.failed += 1
+                log.warning("route %s, %s: delivery %s failed: %s", route.name, sink.label,
+                            delivery_id, sent.error)
     return outcome
 
 
@@ -261,17 +359,17 @@ def send(route: Route, sink: Sink, notices: Sequence[Notice], delivery_id: str, 
                         f"{sink.secret_vars[missing[0]]} is not set")
     if sink.type == "slack":
         return post_json(sink.secret("url", environ) or "",
-                         formats.slack_message(route.name, notices))
+                         formats.slack_message(route.name, notices), attempts=1)
     if sink.type == "pagerduty":
         return post_json(settings["url"], formats.pagerduty_event(
-            notices[0], sink.secret("routing_key", environ) or "", route.name))
+            notices[0], sink.secret("routing_key", environ) or "", route.name), attempts=1)
     if sink.type == "alertmanager":
-        return post_json(settings["url"].rstrip("/") + "/api/v2/alerts",
-                         formats.alertmanager_alerts(notices, now))
+        return post_json(alertmanager_url(sink, environ),
+                         formats.alertmanager_alerts(notices, now), attempts=1)
     if sink.type == "webhook":
-        return post_signed(settings["url"],
+        return post_signed(settings.get("url") or sink.secret("url", environ) or "",
                            formats.webhook_body(route.name, delivery_id, notices),
-                           delivery_id, sink.secret("secret", environ))
+                           delivery_id, sink.secret("secret", environ), attempts=1)
     message = formats.email_message(route.name, delivery_id, notices, settings["from"],
                                     settings["to"])
     return send_email(message, settings["host"], settings["port"], settings["starttls"],
@@ -279,19 +377,21 @@ def send(route: Route, sink: Sink, notices: Sequence[Notice], delivery_id: str, 
 
 
 def firing(rows: Sequence[dict[str, Any]]) -> dict[str, list[Notice]]:
-    """Per Alertmanager sink key, the latest sent change of each scenario still not healthy."""
-    latest: dict[tuple[str, str, str | None], dict[str, Any]] = {}
-    for row in sorted(rows, key=lambda r: (r["as_of"], r["recorded_at"])):
-        if row["sink_type"] == "alertmanager" and row["status"] in ("delivered", "sending"):
-            latest[row["sink_key"], row["subject"], row["partner_id"]] = row
+    """Per Alertmanager sink key, the scenarios whose latest change is a sent one that is not
+    healthy (a later silenced or given-up change ends the refresh too)."""
     found: dict[str, list[Notice]] = {}
-    for (key, _, _), row in latest.items():
-        if row["state"] != "healthy":
-            found.setdefault(key, []).append(_notice_from(row["notice"]))
+    for (_, _, key), row in _latest(list(rows)).items():
+        if (row["sink_type"] == "alertmanager" and row["state"] != "healthy"
+                and row["status"] in ("delivered", "sending")):
+            try:
+                found.setdefault(key, []).append(_notice_from(row["notice"]))
+            except (ValueError, TypeError, KeyError):
+                log.warning("a recorded change of %s cannot be read", scope_of(row))
     return found
 
 
-def refresh_alertmanager(lake: Lake, config: RoutesConfig, now: datetime) -> int:
+def refresh_alertmanager(lake: Lake, config: RoutesConfig, now: datetime,
+                         environ: Mapping[str, str] | None = None) -> int:
     """Send the still-firing alerts again, so Alertmanager does not resolve them on its own."""
     sinks = {sink_key(route, sink): sink for route in config.routes for sink in route.sinks
              if sink.type == "alertmanager"}
@@ -300,7 +400,12 @@ def refresh_alertmanager(lake: Lake, config: RoutesConfig, now: datetime) -> int
     refreshed = 0
     for key, notices in firing(read_deliveries(lake)).items():
         if key in sinks:
-            url = sinks[key].settings["url"].rstrip("/") + "/api/v2/alerts"
-            refreshed += post_json(url, [formats.firing_alert(n, now) for n in notices],
-                                   attempts=1).ok
+            sent = post_json(alertmanager_url(sinks[key], environ),
+                             [formats.firing_alert(n, now) for n in notices], attempts=1)
+            refreshed += sent.ok
     return refreshed
+
+
+def alertmanager_url(sink: Sink, environ: Mapping[str, str] | None = None) -> str:
+    base = sink.settings.get("url") or sink.secret("url", environ) or ""
+    return base.rstrip("/") + "/api/v2/alerts"

@@ -25,8 +25,14 @@ def reference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TELEMETRY_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("TELEMETRY_ROUTES", raising=False)
     for name in SECRETS:
-        monkeypatch.setenv(name, f"secret-{name.lower()}")
+        monkeypatch.setenv(name, secret(name))
+    monkeypatch.setenv("ROUTE_NOT_A_URL", "hooks.slack.com/services/T0/B0/NOT-SHOWN")
     return folder
+
+
+def secret(name: str) -> str:
+    value = f"secret-{name.lower()}"
+    return f"https://hooks.example/{value}" if name.endswith("_URL") else value
 
 
 def run(*args: str):
@@ -44,7 +50,7 @@ def test_the_example_passes_and_every_route_is_listed_without_its_secrets(refere
            "127.0.0.1:9092/checkout-events" in result.stdout
     assert "presence: every change -> xmpp mood@example.org" in result.stdout
     assert "4 route(s), 1 event route(s), valid" in result.stdout
-    assert not [name for name in SECRETS if f"secret-{name.lower()}" in result.output]
+    assert not [name for name in SECRETS if secret(name) in result.output]
 
 
 BAD = {
@@ -66,6 +72,14 @@ BAD = {
                      "      - {type: alertmanager, url: 'http://am'}\n", 3,
                      "unknown tier 'diamond'"),
     "not YAML": ("routes: [\n", 2, "not valid YAML"),
+    "a date that does not exist": ("routes:\n  - name: a\n    match: {scenario: 2026-02-30}\n"
+                                   "    sinks:\n      - {type: alertmanager, url: 'http://am'}\n",
+                                   3, "2026-02-30 cannot be read: day is out of range"),
+    "a secret variable that holds no URL": (
+        "routes:\n  - name: a\n    sinks:\n      - {type: slack, url_env: ROUTE_NOT_A_URL}\n", 4,
+        "the environment variable ROUTE_NOT_A_URL does not hold an http:// or https:// URL"),
+    "a webhook without its url": ("routes:\n  - name: a\n    sinks:\n      - {type: webhook}\n",
+                                  4, "a webhook sink needs one of 'url' and 'url_env'"),
     "event route with two destinations": (
         "events:\n  - name: e\n    kafka: {bootstrap: 'h:1', topic: t}\n"
         "    http: {url: 'http://x'}\n", 2, "exactly one of 'kafka' and 'http'"),
@@ -81,6 +95,7 @@ def test_a_bad_file_fails_with_its_line_and_no_traceback(reference, tmp_path, ca
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     assert f"{path}:{line}: " in result.stderr and reason in result.stderr, result.stderr
+    assert "NOT-SHOWN" not in result.output
 
 
 def test_silence_records_a_window_and_lists_it(reference, tmp_path):
