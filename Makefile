@@ -14,6 +14,13 @@ $(STAMP): pyproject.toml telemetry_client/pyproject.toml
 	$(BIN)/pip install --quiet -e ./telemetry_client -e '.[dev]'
 	touch $(STAMP)
 
+# The Spark engine (TELEMETRY_ENGINE=spark) is an optional extra: the tests run it, the demo does
+# not need its 490 MB.
+SPARK_STAMP := $(VENV)/.spark-installed
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[spark]'
+	touch $(SPARK_STAMP)
+
 # The instance settings (run queue, concurrency pool, run monitoring) are committed in deploy/.
 $(DAGSTER_HOME)/dagster.yaml: deploy/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
@@ -35,7 +42,7 @@ PYTEST_BASETEMP := $(shell df --output=avail -k /dev/shm 2>/dev/null \
 
 # Most tests wait on servers and subprocesses, so a pytest worker per core keeps every core busy;
 # a file's tests stay on one worker, so its module-scoped servers start once.
-test: $(STAMP) system-packages
+test: $(STAMP) $(SPARK_STAMP) system-packages
 	$(BIN)/ruff check .
 	$(DG) check defs
 	$(BIN)/pytest -n auto --dist loadfile $(if $(PYTEST_BASETEMP),--basetemp=$(PYTEST_BASETEMP))

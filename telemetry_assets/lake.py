@@ -186,6 +186,24 @@ class Lake:
         """Replace one partition with the relation's rows, atomically; returns the row count."""
         return write_parquet(self.partition_path(table, start), relation)
 
+    def partition_files(self, table: Table, window: TimeWindow | None = None, *,
+                        existing_only: bool = False) -> list[Path]:
+        """The table's partition files in `window`; every one must exist (else UpstreamMissing)
+        unless `existing_only`, which keeps the ones there are."""
+        paths = [self.partition_path(table, start)
+                 for start in partition_starts(table.grain, window)]
+        missing = [path for path in paths if not path.exists()]
+        if existing_only:
+            return [path for path in paths if path not in missing]
+        if missing:
+            shown = ", ".join(path.parent.name for path in missing[:5])
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise UpstreamMissing(
+                f"{table.qualified_name} has not been materialized for {shown}{more}: "
+                "materialize those partitions first (for example with `telemetry backfill`)"
+            )
+        return paths
+
     def register(
         self,
         con: duckdb.DuckDBPyConnection,
@@ -200,18 +218,7 @@ class Lake:
         Every partition must exist, unless `existing_only`: then the ones there are (the view is
         not created when there are none). Returns how many partitions the view reads.
         """
-        paths = [self.partition_path(table, start)
-                 for start in partition_starts(table.grain, window)]
-        missing = [path for path in paths if not path.exists()]
-        if existing_only:
-            paths = [path for path in paths if path not in missing]
-        elif missing:
-            shown = ", ".join(path.parent.name for path in missing[:5])
-            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-            raise UpstreamMissing(
-                f"{table.qualified_name} has not been materialized for {shown}{more}: "
-                "materialize those partitions first (for example with `telemetry backfill`)"
-            )
+        paths = self.partition_files(table, window, existing_only=existing_only)
         if paths:
             # The files hold every column; never let a reader derive columns from directory names.
             relation = con.read_parquet(

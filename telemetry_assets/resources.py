@@ -19,6 +19,7 @@ from telemetry_assets.lake import Lake
 from telemetry_assets.mood.burn_rates import MoodPolicy
 from telemetry_core.routes import routes_path
 from telemetry_core.settings import Settings
+from telemetry_core.spark import DEFAULT_MASTER as DEFAULT_SPARK_MASTER
 
 
 class _EnvironmentDefaults(ConfigurableResource):
@@ -39,6 +40,8 @@ class _EnvironmentDefaults(ConfigurableResource):
 DEDUPE_HORIZON = timedelta(hours=24)
 
 
+ENGINES = ("duckdb", "spark")
+
 # Partitions of a run a stage computes at once: one machine's two cores stay busy with two.
 PARTITIONS_AT_ONCE = 2
 
@@ -56,6 +59,8 @@ class TelemetryStore(_EnvironmentDefaults):
         "duckdb_path": "TELEMETRY_DUCKDB_PATH",
         "dedupe_horizon_hours": "TELEMETRY_DEDUPE_HORIZON_HOURS",
         "partitions_at_once": "TELEMETRY_PARTITIONS_AT_ONCE",
+        "engine": "TELEMETRY_ENGINE",
+        "spark_master": "TELEMETRY_SPARK_MASTER",
     }
 
     data_dir: str | None = None
@@ -65,6 +70,21 @@ class TelemetryStore(_EnvironmentDefaults):
     duckdb_path: str | None = None
     dedupe_horizon_hours: int | None = None
     partitions_at_once: int | None = None
+    engine: str | None = None
+    spark_master: str | None = None
+
+    @property
+    def engine_name(self) -> str:
+        """Where the SQL stages run: `duckdb` (the default) or `spark`."""
+        name = self.environment().get(self.VARIABLES["engine"], "").strip().lower() or "duckdb"
+        if name not in ENGINES:
+            raise ValueError(f"TELEMETRY_ENGINE={name!r}: one of {', '.join(ENGINES)}")
+        return name
+
+    @property
+    def spark_master_url(self) -> str:
+        return (self.environment().get(self.VARIABLES["spark_master"], "").strip()
+                or DEFAULT_SPARK_MASTER)
 
     @property
     def at_once(self) -> int:

@@ -36,6 +36,9 @@ from dagster import (
 from telemetry_assets.lake import Lake, Table, UpstreamMissing
 from telemetry_assets.partitions import Grain, partitions_of, windows_of
 from telemetry_assets.resources import TelemetryStore
+from telemetry_core.spark import run as run_on_spark
+from telemetry_core.spark import session as engine_session
+from telemetry_core.spark import write_single_file
 from telemetry_core.sql import (
     LATENCY_GROWTH,
     ZERO_LATENCY_BUCKET,
@@ -191,6 +194,24 @@ def register_inputs(
             raise Failure(description=str(missing), allow_retries=False) from missing
 
 
+def spark_stage(lake: Lake, table: Table, sql: str,
+                master: str) -> Callable[[str, TimeWindow], tuple[int, int]]:
+    """A partition's computation of `table` on Spark: the same SQL file over the same lake files,
+    its result committed as the partition's one file."""
+    spark = engine_session(master)
+
+    def compute(_key: str, window: TimeWindow) -> tuple[int, int]:
+        try:
+            views = {t.name: lake.partition_files(t, window) for t in table.inputs}
+        except UpstreamMissing as missing:
+            raise Failure(description=str(missing), allow_retries=False) from missing
+        frame = run_on_spark(spark, sql, views, stage_params(sql, window))
+        rows = write_single_file(frame, lake.partition_path(table, window.start))
+        return rows, rows
+
+    return compute
+
+
 def run_sql_stage(context: AssetExecutionContext, store: TelemetryStore,
                   table: Table) -> dict[str, Any]:
     """Materialize `table` from dbt_like_sql/<schema>/<name>.sql for every partition of the run."""
@@ -202,6 +223,9 @@ def run_sql_stage(context: AssetExecutionContext, store: TelemetryStore,
             register_inputs(con, lake, table.inputs, window)
             rows = lake.write(table, window.start, con.sql(sql, params=stage_params(sql, window)))
         return rows, rows
+
+    if store.engine_name == "spark":
+        compute = spark_stage(lake, table, sql, store.spark_master_url)
 
     rows_by_partition = map_partitions(context, table.name, table.grain, compute,
                                        store.at_once)

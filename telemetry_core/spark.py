@@ -1,0 +1,118 @@
+"""Running a stage's SQL on Spark (`TELEMETRY_ENGINE=spark`) over the same Parquet lake.
+
+The stage files are written in the SQL both engines run (STYLE.md, "Portable SQL"); what differs
+is around them, and lives here: parameters are `:name` markers bound by Spark rather than
+DuckDB's `$name`, times are naive UTC on both sides (`TIMESTAMP_NTZ`, the session in UTC), and
+Spark's output, a directory of part files, is committed as the one partition file the lake
+expects, by an atomic rename, so a reader never sees half of it and a killed run leaves the
+previous file.
+
+`pyspark` is an optional dependency (`pip install 'telemetry-availability[spark]'`); it is
+imported when a Spark session is first asked for.
+"""
+
+import os
+import re
+import shutil
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from telemetry_core.durable import ensure_dir, fsync_dir
+
+DEFAULT_MASTER = "local[2]"
+_sessions: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def session(master: str = DEFAULT_MASTER) -> Any:
+    """The process's Spark session for `master` (local[N], spark://host:port, …)."""
+    with _lock:
+        if master not in _sessions:
+            # Offline machines have no resolvable host name: everything on loopback.
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+            from pyspark.sql import SparkSession
+
+            utc = "-Duser.timezone=UTC"
+            _sessions[master] = (
+                SparkSession.builder.master(master)
+                .appName("telemetry-availability")
+                .config("spark.driver.host", os.environ["SPARK_LOCAL_IP"])
+                .config("spark.driver.bindAddress", os.environ["SPARK_LOCAL_IP"])
+                .config("spark.sql.session.timeZone", "UTC")
+                .config("spark.driver.extraJavaOptions", utc)
+                .config("spark.executor.extraJavaOptions", utc)
+                # DuckDB's TIMESTAMP is naive: read, cast and write naive times alike.
+                .config("spark.sql.timestampType", "TIMESTAMP_NTZ")
+                .config("spark.sql.parquet.inferTimestampNTZ.enabled", "true")
+                .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+                .config("spark.sql.parquet.compression.codec", "zstd")
+                # A partition is small: a few tasks, not the default 200.
+                .config("spark.sql.shuffle.partitions", "4")
+                .config("spark.ui.enabled", "false")
+                .getOrCreate()
+            )
+        return _sessions[master]
+
+
+def stop_all() -> None:
+    """Stop every session this process started (a cluster going away wants its apps ended)."""
+    with _lock:
+        for started in _sessions.values():
+            started.stop()
+        _sessions.clear()
+
+
+def spark_sql(sql: str) -> str:
+    """A stage's SQL with DuckDB's `$name` parameters as Spark's `:name` markers."""
+    return re.sub(r"\$([A-Za-z_][A-Za-z0-9_]*)", r":\1", sql)
+
+
+def spark_args(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameter values as Spark binds them: a time as its text, cast by the SQL itself."""
+    return {name: f"{value:%Y-%m-%d %H:%M:%S.%f}" if isinstance(value, datetime) else value
+            for name, value in params.items()}
+
+
+def run(spark: Any, sql: str, views: Mapping[str, Sequence[Path]],
+        params: Mapping[str, Any]) -> Any:
+    """The SQL's result over each view's Parquet files (a session of its own, so that the
+    partitions computed at the same time do not see each other's views)."""
+    own = spark.newSession()
+    for name, paths in views.items():
+        (own.read.option("mergeSchema", "true")
+         .parquet(*[str(path) for path in paths]).createOrReplaceTempView(name))
+    return own.sql(spark_sql(sql), args=spark_args(params))
+
+
+def write_single_file(frame: Any, path: Path) -> int:
+    """Replace `path` with the frame's rows as one Parquet file, atomically; the row count."""
+    import pyarrow.parquet as pq
+
+    ensure_dir(path.parent)
+    staging = path.parent / f".spark-{uuid.uuid4().hex}"
+    try:
+        frame.coalesce(1).write.mode("overwrite").parquet(str(staging))
+        (part,) = [p for p in staging.iterdir() if p.name.endswith(".parquet")] or [None]
+        if part is None:
+            # An empty result writes no part file on some versions: write its schema alone.
+            import pyarrow as pa
+
+            empty = pa.Table.from_pylist([], schema=_arrow_schema(frame))
+            part = staging / "empty.parquet"
+            pq.write_table(empty, part)
+        rows = pq.read_metadata(part).num_rows
+        os.replace(part, path)
+        fsync_dir(path.parent)
+        return rows
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _arrow_schema(frame: Any) -> Any:
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(frame.limit(0).toPandas(), preserve_index=False).schema
