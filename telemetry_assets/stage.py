@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
@@ -194,6 +195,15 @@ def register_inputs(
             raise Failure(description=str(missing), allow_retries=False) from missing
 
 
+def spark_views(lake: Lake, inputs: Iterable[Table], window: TimeWindow) -> dict[str, list[Path]]:
+    """Each input's partition files of the window, by view name, for a Spark session; a missing
+    one fails the step without retries, as register_inputs does on DuckDB."""
+    try:
+        return {table.name: lake.partition_files(table, window) for table in inputs}
+    except UpstreamMissing as missing:
+        raise Failure(description=str(missing), allow_retries=False) from missing
+
+
 def spark_stage(lake: Lake, table: Table, sql: str,
                 master: str) -> Callable[[str, TimeWindow], tuple[int, int]]:
     """A partition's computation of `table` on Spark: the same SQL file over the same lake files,
@@ -201,11 +211,8 @@ def spark_stage(lake: Lake, table: Table, sql: str,
     spark = engine_session(master)
 
     def compute(_key: str, window: TimeWindow) -> tuple[int, int]:
-        try:
-            views = {t.name: lake.partition_files(t, window) for t in table.inputs}
-        except UpstreamMissing as missing:
-            raise Failure(description=str(missing), allow_retries=False) from missing
-        frame = run_on_spark(spark, sql, views, stage_params(sql, window))
+        frame = run_on_spark(spark, sql, spark_views(lake, table.inputs, window),
+                             stage_params(sql, window))
         rows = write_single_file(frame, lake.partition_path(table, window.start))
         return rows, rows
 

@@ -29,9 +29,13 @@ _lock = threading.Lock()
 
 
 def session(master: str = DEFAULT_MASTER) -> Any:
-    """The process's Spark session for `master` (local[N], spark://host:port, …)."""
+    """The process's Spark session for `master` (local[N], spark://host:port, …). A process
+    holds one Spark context: asking for another master stops the session on the previous one."""
     with _lock:
         if master not in _sessions:
+            for previous in _sessions.values():
+                previous.stop()
+            _sessions.clear()
             # Offline machines have no resolvable host name: everything on loopback.
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
             from pyspark.sql import SparkSession
@@ -50,6 +54,8 @@ def session(master: str = DEFAULT_MASTER) -> Any:
                 .config("spark.sql.parquet.inferTimestampNTZ.enabled", "true")
                 .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
                 .config("spark.sql.parquet.compression.codec", "zstd")
+                # Arrow carries the driver's landing lines to the cluster (raw_events.spark.sql).
+                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                 # A partition is small: a few tasks, not the default 200.
                 .config("spark.sql.shuffle.partitions", "4")
                 .config("spark.ui.enabled", "false")
@@ -77,15 +83,29 @@ def spark_args(params: Mapping[str, Any]) -> dict[str, Any]:
             for name, value in params.items()}
 
 
-def run(spark: Any, sql: str, views: Mapping[str, Sequence[Path]],
-        params: Mapping[str, Any]) -> Any:
-    """The SQL's result over each view's Parquet files (a session of its own, so that the
-    partitions computed at the same time do not see each other's views)."""
+def views_session(spark: Any, parquet: Mapping[str, Sequence[Path]] | None = None,
+                  arrow: Mapping[str, Any] | None = None) -> Any:
+    """A session of its own (so that the partitions computed at the same time do not see each
+    other's views) with each name a view of its Parquet files, or of an Arrow table the driver
+    holds (landing lines are split on the driver, see raw_events.spark.sql)."""
     own = spark.newSession()
-    for name, paths in views.items():
+    for name, paths in (parquet or {}).items():
         (own.read.option("mergeSchema", "true")
          .parquet(*[str(path) for path in paths]).createOrReplaceTempView(name))
+    for name, table in (arrow or {}).items():
+        own.createDataFrame(table).createOrReplaceTempView(name)
+    return own
+
+
+def query(own: Any, sql: str, params: Mapping[str, Any]) -> Any:
+    """A stage's SQL on a session from views_session, with its parameters bound."""
     return own.sql(spark_sql(sql), args=spark_args(params))
+
+
+def run(spark: Any, sql: str, views: Mapping[str, Sequence[Path]],
+        params: Mapping[str, Any]) -> Any:
+    """The SQL's result over each view's Parquet files."""
+    return query(views_session(spark, parquet=views), sql, params)
 
 
 def write_single_file(frame: Any, path: Path) -> int:

@@ -5,7 +5,10 @@ The `raw` group and its side output in the `quarantine` group: one parse decides
 
 from collections import Counter
 from contextlib import closing
+from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
     AssetSpec,
@@ -16,16 +19,65 @@ from dagster import (
 )
 
 from telemetry_assets import markdown
+from telemetry_assets.lake import Lake
 from telemetry_assets.partitions import Grain
 from telemetry_assets.resources import TelemetryStore
 from telemetry_assets.stage import map_partitions, stage_policies
 from telemetry_assets.tables import RAW_EVENTS, REJECTED_EVENTS
-from telemetry_core.landing import classify_files, landing_files
-from telemetry_core.sql import compute_connection
+from telemetry_core.landing import (
+    DEFECT_SCHEMA,
+    arrival_times,
+    classify_files,
+    landing_files,
+    read_lines,
+)
+from telemetry_core.spark import query, views_session, write_single_file
+from telemetry_core.spark import session as spark_session
+from telemetry_core.sql import compute_connection, load_sql, window_params
+
+# Both engines split `classified` (the raw stage's verdict on every line) with the same SQL.
+REJECTED_SQL = """
+select source_file as file, line_number, reject_reason as reason, raw_line,
+    $partition_key as partition_key
+from classified where reject_reason is not null
+union all
+select file, line_number, reason, raw_line, $partition_key
+from stream_defects
+order by file, line_number
+"""
+REASONS_SQL = """
+select reject_reason, count(*) from classified where reject_reason is not null group by all
+"""
 
 
 def reason_table(counts: Counter) -> MetadataValue:
     return markdown.table(counts.most_common(), ["reason", "lines"])
+
+
+def split_on_spark(spark: Any, lake: Lake, key: str, window: TimeWindow,
+                   files: list[Path]) -> tuple[int, tuple[int, int, int, Counter]]:
+    """The hour's split on Spark: the lines are numbered on the driver (the same reader as
+    DuckDB's, with its gzip recovery), judged by raw_events.spark.sql on the cluster."""
+    lines, defects = read_lines(files)
+    own = views_session(spark, arrow={
+        "landing_lines": lines, "landing_arrivals": arrival_times(files),
+        "stream_defects": pa.Table.from_pylist([vars(d) for d in defects], schema=DEFECT_SCHEMA),
+    })
+    classified = query(own, load_sql("raw", "raw_events.spark"), window_params(window)).persist()
+    try:
+        classified.createOrReplaceTempView("classified")
+        events_in_hour = write_single_file(
+            classified.where("reject_reason is null").drop("reject_reason", "raw_line"),
+            lake.partition_path(RAW_EVENTS, window.start))
+        rejected_in_hour = write_single_file(
+            query(own, REJECTED_SQL, {"partition_key": key}),
+            lake.partition_path(REJECTED_EVENTS, window.start))
+        reasons = Counter(dict(query(own, REASONS_SQL, {}).collect()))
+    finally:
+        classified.unpersist()
+    reasons.update(defect.reason.split(":")[0] for defect in defects)
+    return (events_in_hour + rejected_in_hour,
+            (len(files), events_in_hour, rejected_in_hour, reasons))
 
 
 @multi_asset(
@@ -54,6 +106,8 @@ def landing_events(context: AssetExecutionContext, store: TelemetryStore):
 
     def split(key: str, window: TimeWindow) -> tuple[int, tuple[int, int, int, Counter]]:
         files = landing_files(settings.landing_dir, window.start)
+        if store.engine_name == "spark":
+            return split_on_spark(spark_session(store.spark_master_url), lake, key, window, files)
         with closing(compute_connection()) as con:
             defects = classify_files(con, files, window)
             events_in_hour = lake.write(
@@ -64,26 +118,9 @@ def landing_events(context: AssetExecutionContext, store: TelemetryStore):
                     "where reject_reason is null"
                 ),
             )
-            rejected_in_hour = lake.write(
-                REJECTED_EVENTS,
-                window.start,
-                con.sql(
-                    """
-                    select source_file as file, line_number, reject_reason as reason, raw_line,
-                        $partition_key as partition_key
-                    from classified where reject_reason is not null
-                    union all
-                    select file, line_number, reason, raw_line, $partition_key
-                    from stream_defects
-                    order by file, line_number
-                    """,
-                    params={"partition_key": key},
-                ),
-            )
-            reasons = Counter(dict(con.sql(
-                "select reject_reason, count(*) from classified "
-                "where reject_reason is not null group by all"
-            ).fetchall()))
+            rejected_in_hour = lake.write(REJECTED_EVENTS, window.start,
+                                          con.sql(REJECTED_SQL, params={"partition_key": key}))
+            reasons = Counter(dict(con.sql(REASONS_SQL).fetchall()))
         reasons.update(defect.reason.split(":")[0] for defect in defects)
         return (events_in_hour + rejected_in_hour,
                 (len(files), events_in_hour, rejected_in_hour, reasons))

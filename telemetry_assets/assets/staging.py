@@ -3,6 +3,7 @@
 from collections import Counter
 from contextlib import closing
 from datetime import timedelta
+from typing import Any
 
 import duckdb
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, TimeWindow
@@ -16,10 +17,13 @@ from telemetry_assets.stage import (
     OUTCOMES_SQL,
     map_partitions,
     register_inputs,
+    spark_views,
     stage_asset,
     stage_params,
 )
 from telemetry_assets.tables import EVENT_OUTCOMES, FILTERED_EVENTS, RAW_EVENTS
+from telemetry_core.spark import query, views_session, write_single_file
+from telemetry_core.spark import session as spark_session
 from telemetry_core.sql import compute_connection, load_sql, utc_naive
 
 EXCLUSION_REASONS = ("duplicate", "wrong_type", "non_prod", "test_traffic", "unattributed")
@@ -61,6 +65,34 @@ def later_hours_to_rerun(lake: Lake, run: TimeWindow, horizon: timedelta) -> lis
     return [key_of(Grain.HOUR, hour) for (hour,) in hours]
 
 
+def keep_on_spark(spark: Any, lake: Lake, window: TimeWindow,
+                  horizon: timedelta) -> tuple[int, dict[str, int]]:
+    """The hour's keep rules on Spark, from the same SQL and the same earlier copies."""
+    sql = load_sql(FILTERED_EVENTS.schema, FILTERED_EVENTS.name)
+    earlier = lake.partition_files(RAW_EVENTS, TimeWindow(window.start - horizon, window.start),
+                                   existing_only=True)
+    own = views_session(spark, parquet={
+        **spark_views(lake, FILTERED_EVENTS.inputs, window),
+        **({"earlier_raw_events": earlier} if earlier else {})})
+    if not earlier:
+        own.sql("select cast(null as string) as event_id, cast(null as timestamp) as event_time "
+                "where false").createOrReplaceTempView("earlier_raw_events")
+    classified = query(own, sql, stage_params(
+        sql, window, dedupe_horizon_hours=horizon // timedelta(hours=1))).persist()
+    try:
+        classified.createOrReplaceTempView("classified")
+        kept = write_single_file(classified.where("exclusion_reason is null")
+                                 .drop("exclusion_reason"),
+                                 lake.partition_path(FILTERED_EVENTS, window.start))
+        outcome_rows = query(own, OUTCOMES_SQL, {"hour": utc_naive(window.start)}).persist()
+        write_single_file(outcome_rows, lake.partition_path(EVENT_OUTCOMES, window.start))
+        outcomes = {row["outcome"]: row["events"] for row in outcome_rows.collect()}
+        outcome_rows.unpersist()
+    finally:
+        classified.unpersist()
+    return kept, outcomes
+
+
 @stage_asset(
     FILTERED_EVENTS,
     "Production, non-test request events with scenario, partner and success derived; one row "
@@ -73,6 +105,8 @@ def filtered_events(context: AssetExecutionContext, store: TelemetryStore) -> Ma
     sql = load_sql(FILTERED_EVENTS.schema, FILTERED_EVENTS.name)
 
     def keep(_key: str, window: TimeWindow) -> tuple[int, dict[str, int]]:
+        if store.engine_name == "spark":
+            return keep_on_spark(spark_session(store.spark_master_url), lake, window, horizon)
         with closing(compute_connection()) as con:
             register_inputs(con, lake, FILTERED_EVENTS.inputs, window)
             register_earlier_copies(con, lake, window, horizon)
