@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from telemetry_core.durable import ensure_dir, fsync_dir
+from telemetry_core.durable import replacing
 
 DEFAULT_MASTER = "local[2]"
 _sessions: dict[str, Any] = {}
@@ -90,11 +90,20 @@ def views_session(spark: Any, parquet: Mapping[str, Sequence[Path]] | None = Non
     holds (landing lines are split on the driver, see raw_events.spark.sql)."""
     own = spark.newSession()
     for name, paths in (parquet or {}).items():
-        (own.read.option("mergeSchema", "true")
-         .parquet(*[str(path) for path in paths]).createOrReplaceTempView(name))
+        # Merging schemas is a Spark job of its own (every footer read on the cluster); the
+        # partitions of a table rarely differ, and reading their footers here takes milliseconds.
+        reader = own.read.option("mergeSchema", str(not _same_schema(paths)).lower())
+        reader.parquet(*[str(path) for path in paths]).createOrReplaceTempView(name)
     for name, table in (arrow or {}).items():
         own.createDataFrame(table).createOrReplaceTempView(name)
     return own
+
+
+def _same_schema(paths: Sequence[Path]) -> bool:
+    import pyarrow.parquet as pq
+
+    first, *rest = [pq.read_schema(path) for path in paths] or [None]
+    return all(schema.equals(first) for schema in rest)
 
 
 def query(own: Any, sql: str, params: Mapping[str, Any]) -> Any:
@@ -108,28 +117,31 @@ def run(spark: Any, sql: str, views: Mapping[str, Sequence[Path]],
     return query(views_session(spark, parquet=views), sql, params)
 
 
-def write_single_file(frame: Any, path: Path) -> int:
-    """Replace `path` with the frame's rows as one Parquet file, atomically; the row count."""
+def write_single_file(frame: Any, path: Path, order_by: Sequence[str] = ()) -> int:
+    """Replace `path` with the frame's rows as one Parquet file (sorted by `order_by` within it:
+    one partition needs no global sort), durably and atomically; the row count."""
     import pyarrow.parquet as pq
 
-    ensure_dir(path.parent)
-    staging = path.parent / f".spark-{uuid.uuid4().hex}"
-    try:
-        frame.coalesce(1).write.mode("overwrite").parquet(str(staging))
-        (part,) = [p for p in staging.iterdir() if p.name.endswith(".parquet")] or [None]
-        if part is None:
-            # An empty result writes no part file on some versions: write its schema alone.
-            import pyarrow as pa
+    single = frame.coalesce(1)
+    if order_by:
+        single = single.sortWithinPartitions(*order_by)
+    with replacing(path) as temporary:
+        staging = path.parent / f".spark-{uuid.uuid4().hex}"
+        try:
+            single.write.mode("overwrite").parquet(str(staging))
+            parts = [part for part in staging.iterdir() if part.name.endswith(".parquet")]
+            if len(parts) > 1:
+                raise RuntimeError(f"one partition wrote {len(parts)} files in {staging}")
+            if parts:
+                parts[0].rename(temporary)
+            else:
+                # An empty result may write no part file: the schema alone, then.
+                import pyarrow as pa
 
-            empty = pa.Table.from_pylist([], schema=_arrow_schema(frame))
-            part = staging / "empty.parquet"
-            pq.write_table(empty, part)
-        rows = pq.read_metadata(part).num_rows
-        os.replace(part, path)
-        fsync_dir(path.parent)
-        return rows
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+                pq.write_table(pa.Table.from_pylist([], schema=_arrow_schema(frame)), temporary)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return pq.read_metadata(temporary).num_rows
 
 
 def _arrow_schema(frame: Any) -> Any:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from dagster import (
     AssetExecutionContext,
     AssetSpec,
@@ -43,15 +44,23 @@ from classified where reject_reason is not null
 union all
 select file, line_number, reason, raw_line, $partition_key
 from stream_defects
-order by file, line_number
 """
-REASONS_SQL = """
-select reject_reason, count(*) from classified where reject_reason is not null group by all
-"""
+REJECTED_ORDER = ("file", "line_number")
 
 
 def reason_table(counts: Counter) -> MetadataValue:
     return markdown.table(counts.most_common(), ["reason", "lines"])
+
+
+def rejected_reasons(lake: Lake, window: TimeWindow) -> Counter:
+    """Rejected lines per reason, from the partition just written (a broken stream's reason is
+    named by its text before the colon)."""
+    table = pq.read_table(lake.partition_path(REJECTED_EVENTS, window.start), columns=["reason"])
+    counts = table.column("reason").value_counts().to_pylist()
+    reasons: Counter = Counter()
+    for count in counts:
+        reasons[count["values"].split(":")[0]] += count["counts"]
+    return reasons
 
 
 def split_on_spark(spark: Any, lake: Lake, key: str, window: TimeWindow,
@@ -71,13 +80,11 @@ def split_on_spark(spark: Any, lake: Lake, key: str, window: TimeWindow,
             lake.partition_path(RAW_EVENTS, window.start))
         rejected_in_hour = write_single_file(
             query(own, REJECTED_SQL, {"partition_key": key}),
-            lake.partition_path(REJECTED_EVENTS, window.start))
-        reasons = Counter(dict(query(own, REASONS_SQL, {}).collect()))
+            lake.partition_path(REJECTED_EVENTS, window.start), order_by=REJECTED_ORDER)
     finally:
         classified.unpersist()
-    reasons.update(defect.reason.split(":")[0] for defect in defects)
     return (events_in_hour + rejected_in_hour,
-            (len(files), events_in_hour, rejected_in_hour, reasons))
+            (len(files), events_in_hour, rejected_in_hour, rejected_reasons(lake, window)))
 
 
 @multi_asset(
@@ -109,7 +116,7 @@ def landing_events(context: AssetExecutionContext, store: TelemetryStore):
         if store.engine_name == "spark":
             return split_on_spark(spark_session(store.spark_master_url), lake, key, window, files)
         with closing(compute_connection()) as con:
-            defects = classify_files(con, files, window)
+            classify_files(con, files, window)
             events_in_hour = lake.write(
                 RAW_EVENTS,
                 window.start,
@@ -118,12 +125,11 @@ def landing_events(context: AssetExecutionContext, store: TelemetryStore):
                     "where reject_reason is null"
                 ),
             )
-            rejected_in_hour = lake.write(REJECTED_EVENTS, window.start,
-                                          con.sql(REJECTED_SQL, params={"partition_key": key}))
-            reasons = Counter(dict(con.sql(REASONS_SQL).fetchall()))
-        reasons.update(defect.reason.split(":")[0] for defect in defects)
+            rejected_in_hour = lake.write(REJECTED_EVENTS, window.start, con.sql(
+                REJECTED_SQL + f" order by {', '.join(REJECTED_ORDER)}",
+                params={"partition_key": key}))
         return (events_in_hour + rejected_in_hour,
-                (len(files), events_in_hour, rejected_in_hour, reasons))
+                (len(files), events_in_hour, rejected_in_hour, rejected_reasons(lake, window)))
 
     hours = map_partitions(context, RAW_EVENTS.name, Grain.HOUR, split, store.at_once)
     files_read = sum(files for files, _, _, _ in hours)

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import duckdb
+import pyarrow.parquet as pq
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, TimeWindow
 
 from telemetry_assets import markdown
@@ -84,13 +85,14 @@ def keep_on_spark(spark: Any, lake: Lake, window: TimeWindow,
         kept = write_single_file(classified.where("exclusion_reason is null")
                                  .drop("exclusion_reason"),
                                  lake.partition_path(FILTERED_EVENTS, window.start))
-        outcome_rows = query(own, OUTCOMES_SQL, {"hour": utc_naive(window.start)}).persist()
-        write_single_file(outcome_rows, lake.partition_path(EVENT_OUTCOMES, window.start))
-        outcomes = {row["outcome"]: row["events"] for row in outcome_rows.collect()}
-        outcome_rows.unpersist()
+        outcomes_path = lake.partition_path(EVENT_OUTCOMES, window.start)
+        write_single_file(query(own, OUTCOMES_SQL, {"hour": utc_naive(window.start)}),
+                          outcomes_path)
     finally:
         classified.unpersist()
-    return kept, outcomes
+    # A handful of rows, read back rather than computed again.
+    outcomes = pq.read_table(outcomes_path, columns=["outcome", "events"]).to_pydict()
+    return kept, dict(zip(outcomes["outcome"], outcomes["events"], strict=True))
 
 
 @stage_asset(

@@ -1,8 +1,10 @@
 """A Spark standalone cluster on loopback: a master and two workers, each its own JVM, started
 from the installed pyspark package's own launcher (its wheel has bin/spark-class, not sbin/)."""
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import time
 import urllib.request
@@ -83,6 +85,17 @@ class SparkCluster:
         except (OSError, ValueError):
             return []
 
+    def kill_worker(self, index: int) -> list[int]:
+        """SIGKILL a worker and the executor JVMs it launched, as a machine lost at once; the
+        pids killed."""
+        worker = self.workers[index]
+        doomed = [worker.pid, *_descendants(worker.pid)]
+        for pid in doomed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        worker.wait(timeout=20)
+        return doomed
+
     def stop(self) -> None:
         for process in reversed(self.processes):
             process.terminate()
@@ -91,3 +104,19 @@ class SparkCluster:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc (each line of a stat file names its parent)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # The command name is in parentheses and may hold spaces: split after it.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found.extend(children)
+        frontier = children
+    return found

@@ -6,8 +6,13 @@ The day is the generator's, with its malformed lines, duplicates and unknown sce
 late events across an hour boundary and an outage.
 """
 
+import logging
 import math
 import shutil
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,14 +36,18 @@ from telemetry_assets.tables import (
     TRANSLATED,
     VALIDATED,
 )
+from telemetry_cli.launcher import RunFailed
 from telemetry_synth import generate_landing
 from tests.events import wire_event
 from tests.helpers import write_landing, write_reference
-from tests.platform import make_platform
+from tests.platform import Platform, make_platform
 
 pytestmark = pytest.mark.spark
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
+# The stages an hourly run writes.
+HOURLY_STAGES = (RAW_EVENTS, REJECTED_EVENTS, FILTERED_EVENTS, EVENT_OUTCOMES, MINUTE_AGGREGATE,
+                 MINUTE_LATENCY)
 # Every stage from raw ingest to published, with the quarantine and the exclusion counts.
 SPARK_STAGES = (RAW_EVENTS, REJECTED_EVENTS, FILTERED_EVENTS, EVENT_OUTCOMES, MINUTE_AGGREGATE,
                 MINUTE_LATENCY, DAILY_AGGREGATE, DAILY_LATENCY, TRANSLATED, VALIDATED,
@@ -65,13 +74,39 @@ def edge_cases() -> list[dict]:
 
 def publish_day(root: Path, landing: Path, **env: str) -> Path:
     """The day through the real pipeline under `root`, from a copy of `landing`; its lake."""
+    with engine_platform(root, landing, **env) as platform:
+        platform.run_whole_day(f"{DAY:%Y-%m-%d}")
+        return platform.settings.lake_dir
+
+
+@contextmanager
+def engine_platform(root: Path, landing: Path, **env: str) -> Iterator[Platform]:
     root.mkdir()
     with make_platform(root) as platform, pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
         shutil.copytree(landing, platform.settings.landing_dir, dirs_exist_ok=True)
-        platform.run_whole_day(f"{DAY:%Y-%m-%d}")
-        return platform.settings.lake_dir
+        yield platform
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated day with its edge cases, as landing files."""
+    root = tmp_path_factory.mktemp("generated")
+    write_reference(root / "reference-for-generation")
+    generate_landing(root / "landing", root / "reference-for-generation", DAY,
+                     DAY + timedelta(days=1), events_per_hour=300, seed=5, files_per_hour=1,
+                     malformed_rate=0.01)
+    for hour in (9, 10):
+        start = DAY + timedelta(hours=hour)
+        write_landing(root / "landing", start, "edge", [
+            e for e in edge_cases() if e["time"].startswith(f"{start:%Y-%m-%dT%H}")])
+    return root / "landing"
+
+
+@pytest.fixture(scope="module")
+def duckdb_lake(tmp_path_factory: pytest.TempPathFactory, landing: Path) -> Path:
+    return publish_day(tmp_path_factory.mktemp("on-duckdb") / "root", landing)
 
 
 def column_sql(column: str) -> str:
@@ -80,8 +115,10 @@ def column_sql(column: str) -> str:
     return f'"{column}"'
 
 
-def table_rows(lake: Path, table) -> tuple[list[str], list[tuple]]:  # type: ignore[no-untyped-def]
-    files = sorted(str(p) for p in (lake / table.schema / table.name).glob("*/data.parquet"))
+def table_rows(lake: Path, table, partitions: set[str] | None = None  # type: ignore[no-untyped-def]
+               ) -> tuple[list[str], list[tuple]]:
+    files = sorted(str(p) for p in (lake / table.schema / table.name).glob("*/data.parquet")
+                   if partitions is None or p.parent.name in partitions)
     assert files, f"{table.qualified_name} has no files in {lake}"
     relation = duckdb.read_parquet(files, union_by_name=True)
     columns = sorted(relation.columns)
@@ -99,9 +136,10 @@ def same_value(left, right) -> bool:  # type: ignore[no-untyped-def]
     return left == right
 
 
-def differences(duck: Path, spark: Path, table) -> list[str]:  # type: ignore[no-untyped-def]
-    columns, expected = table_rows(duck, table)
-    spark_columns, found = table_rows(spark, table)
+def differences(duck: Path, spark: Path, table,  # type: ignore[no-untyped-def]
+                partitions: set[str] | None = None) -> list[str]:
+    columns, expected = table_rows(duck, table, partitions)
+    spark_columns, found = table_rows(spark, table, partitions)
     if columns != spark_columns:
         return [f"{table.qualified_name}: columns {columns} on DuckDB, {spark_columns} on Spark"]
     if len(expected) != len(found):
@@ -112,21 +150,10 @@ def differences(duck: Path, spark: Path, table) -> list[str]:  # type: ignore[no
 
 
 def test_a_generated_day_publishes_the_same_on_duckdb_and_on_a_spark_cluster(
-        tmp_path, spark_cluster):
-    landing = tmp_path / "landing"
-    reference = tmp_path / "reference-for-generation"
-    write_reference(reference)
-    generate_landing(landing, reference, DAY, DAY + timedelta(days=1), events_per_hour=300,
-                     seed=5, files_per_hour=1, malformed_rate=0.01)
-    for hour in (9, 10):
-        start = DAY + timedelta(hours=hour)
-        write_landing(landing, start, "edge", [e for e in edge_cases() if e["time"].startswith(
-            f"{start:%Y-%m-%dT%H}")])
-
-    duck = publish_day(tmp_path / "duckdb", landing)
+        tmp_path, spark_cluster, landing, duckdb_lake):
+    duck = duckdb_lake
     spark = publish_day(tmp_path / "spark", landing, TELEMETRY_ENGINE="spark",
-                        TELEMETRY_SPARK_MASTER=spark_cluster.master_url,
-                        TELEMETRY_PARTITIONS_AT_ONCE="6")
+                        TELEMETRY_SPARK_MASTER=spark_cluster.master_url)
 
     problems = [line for table in SPARK_STAGES
                 for line in differences(duck, spark, table)]
@@ -140,3 +167,66 @@ def test_a_generated_day_publishes_the_same_on_duckdb_and_on_a_spark_cluster(
     # The work ran on both workers' executors, not in the driver alone.
     assert all(count >= 1 for count in spark_cluster.executors_per_worker()), \
         spark_cluster.executors_per_worker()
+
+
+class _Progress(logging.Handler):
+    """Sets `started` once `after` partitions of any stage have finished."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after, self.done, self.started = after, 0, threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "progress", None) is not None:
+            self.done += 1
+            if self.done >= self.after:
+                self.started.set()
+
+
+def test_a_worker_killed_mid_run_loses_and_doubles_nothing(
+        tmp_path, caplog, spark_cluster, landing, duckdb_lake):
+    """SIGKILL one worker (and its executors) while the hours run on the cluster: the run ends
+    with the same figures, or fails and its re-run does. Runs after the parity test: the cluster
+    is one worker short afterwards."""
+    hours = [f"{DAY:%Y-%m-%d}-{hour:02d}:00" for hour in range(8, 12)]
+    progress = _Progress(after=3)
+    log = logging.getLogger("telemetry_assets.progress")
+    caplog.set_level(logging.INFO, logger=log.name)
+    log.addHandler(progress)
+    killed: list[int] = []
+    done_at_kill: list[int] = []
+
+    def kill_when_started() -> None:
+        if progress.started.wait(timeout=300):
+            done_at_kill.append(progress.done)
+            killed.extend(spark_cluster.kill_worker(1))
+
+    killer = threading.Thread(target=kill_when_started)
+    try:
+        with engine_platform(tmp_path / "killed", landing, TELEMETRY_ENGINE="spark",
+                             TELEMETRY_SPARK_MASTER=spark_cluster.master_url) as platform:
+            platform.run_reference()
+            killer.start()
+            try:
+                platform.run_hours(*hours)
+                outcome = "completed"
+            except RunFailed:
+                outcome = "re-run"
+            done_by_first_run = progress.done
+            if outcome == "re-run":
+                platform.run_hours(*hours)
+            lake = platform.settings.lake_dir
+    finally:
+        log.removeHandler(progress)
+        progress.started.set()
+        killer.join()
+
+    assert killed and spark_cluster.workers[1].returncode == -signal.SIGKILL, killed
+    # Partitions finished after the kill: it hit the run, not its end.
+    assert done_at_kill[0] < done_by_first_run or outcome == "re-run", (done_at_kill, outcome)
+    partitions = {path.parent.name for path in (lake / RAW_EVENTS.schema / RAW_EVENTS.name)
+                  .glob("*/data.parquet")}
+    assert len(partitions) == len(hours)
+    problems = [line for table in HOURLY_STAGES
+                for line in differences(duckdb_lake, lake, table, partitions)]
+    assert problems == [], outcome
