@@ -4,7 +4,7 @@
 -- Window: date in [$window_start, $window_end).
 select
     *,
-    100.0 * successful_requests / nullif(total_requests, 0) as availability_pct,
+    cast(100 as double) * successful_requests / nullif(total_requests, 0) as availability_pct,
     case when not scenario_known then 'unknown scenario' end as hold_reason
 from translated
 where

@@ -79,8 +79,8 @@ select
     o.target_pct,
     a.total_requests,
     a.good_requests,
-    100.0 * a.good_requests / nullif(a.total_requests, 0) as attainment_pct,
-    100.0 * a.uncertain_requests / nullif(a.total_requests, 0) as attainment_error_pct,
-    100.0 * a.good_requests / nullif(a.total_requests, 0) >= o.target_pct as objective_met
+    cast(100 as double) * a.good_requests / nullif(a.total_requests, 0) as attainment_pct,
+    cast(100 as double) * a.uncertain_requests / nullif(a.total_requests, 0) as attainment_error_pct,
+    cast(100 as double) * a.good_requests / nullif(a.total_requests, 0) >= o.target_pct as objective_met
 from attained as a
 inner join objectives as o on a.scenario_id = o.scenario_id and a.objective = o.objective

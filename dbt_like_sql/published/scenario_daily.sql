@@ -27,10 +27,10 @@ select
     t.total_requests,
     t.successful_requests,
     t.failed_requests,
-    100.0 * t.successful_requests / nullif(t.total_requests, 0) as availability_pct,
+    cast(100 as double) * t.successful_requests / nullif(t.total_requests, 0) as availability_pct,
     t.avg_latency_ms,
     p.p95_latency_ms,
-    100.0 * t.successful_requests / nullif(t.total_requests, 0) >= t.slo_target_pct as slo_met,
+    cast(100 as double) * t.successful_requests / nullif(t.total_requests, 0) >= t.slo_target_pct as slo_met,
     p.p50_latency_ms,
     p.p99_latency_ms
 from totals as t

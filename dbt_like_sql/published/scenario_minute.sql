@@ -16,7 +16,7 @@ select
     cast(sum(m.total_requests) as bigint) as total_requests,
     cast(sum(m.successful_requests) as bigint) as successful_requests,
     cast(sum(m.failed_requests) as bigint) as failed_requests,
-    100.0 * sum(m.successful_requests) / nullif(sum(m.total_requests), 0) as availability_pct,
+    cast(100 as double) * sum(m.successful_requests) / nullif(sum(m.total_requests), 0) as availability_pct,
     sum(m.latency_sum_ms) / nullif(sum(m.latency_count), 0) as avg_latency_ms
 from minute_aggregate as m
 inner join publishable as p

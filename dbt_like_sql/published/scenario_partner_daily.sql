@@ -27,7 +27,7 @@ select
     t.total_requests,
     t.successful_requests,
     t.failed_requests,
-    100.0 * t.successful_requests / nullif(t.total_requests, 0) as availability_pct,
+    cast(100 as double) * t.successful_requests / nullif(t.total_requests, 0) as availability_pct,
     t.avg_latency_ms,
     p.p95_latency_ms,
     p.p50_latency_ms,
