@@ -50,7 +50,7 @@ test: $(STAMP) $(SPARK_STAMP) system-packages
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-bench: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+bench: $(STAMP) $(SPARK_STAMP) system-packages $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m benchmarks
 
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml

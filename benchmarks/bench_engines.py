@@ -2,8 +2,9 @@
 (`local[2]`) and a Spark standalone cluster of two one-core workers on this machine; events/s.
 
 Each backfill is what `telemetry backfill` runs (reference data, the 24 hours, the day) over
-the same landing files (generated once and kept, benchmarks/cache.py), into a fresh lake. The
-published tables of the three are compared, so a figure is never for a different result.
+the same landing files (generated once and kept, benchmarks/cache.py), into a fresh lake. Every
+table of the three is compared as the parity test does, so a figure is never for a different
+result.
 BENCH_ENGINES_EVENTS_PER_HOUR scales the day (default 100k events/hour, as bench_backfill).
 """
 
@@ -21,13 +22,12 @@ REPO = Path(__file__).resolve().parent.parent
 START = datetime(2026, 10, 1, tzinfo=UTC)
 SEED = 17
 EVENTS_PER_HOUR = int(os.environ.get("BENCH_ENGINES_EVENTS_PER_HOUR", "100000"))
-COMPARED = ("published/scenario_daily", "published/scenario_partner_daily",
-            "aggregate/minute_aggregate")
 
 
 def main() -> None:
     from telemetry_core.spark import stop_all
     from tests.spark.cluster import SparkCluster
+    from tests.spark.test_parity import SPARK_STAGES, differences
 
     source = cache.landing_apart(START, 1, EVENTS_PER_HOUR, SEED)
     print(f"{source.events:,} events over 24 hours in {source.files} files "
@@ -48,9 +48,12 @@ def main() -> None:
         finally:
             stop_all()
             cluster.stop()
-        reference = published(results[0][1][1])
+        reference = results[0][1][1]
         for name, (seconds, lake) in results:
-            same = "same published tables" if published(lake) == reference else "DIFFERENT"
+            # The parity test's comparison: types, exact integers and text, floats to 1e-9.
+            problems = [line for table in SPARK_STAGES
+                        for line in differences(reference, lake, table)]
+            same = "every table the same" if not problems else f"DIFFERENT: {problems[0]}"
             print(f"  {name:<16} {seconds:7.1f}s  {source.events / seconds:>10,.0f} events/s"
                   f"  {seconds / results[0][1][0]:5.1f}x DuckDB  ({same})", flush=True)
     finally:
@@ -85,20 +88,6 @@ def backfill_day(root: Path, source: cache.Landing, engine: dict[str, str]) -> t
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-def published(lake: Path) -> list[list[tuple]]:
-    """The compared tables' rows, in one order, floats rounded to 9 significant digits."""
-    import duckdb
-
-    tables = []
-    for table in COMPARED:
-        relation = duckdb.read_parquet(str(lake / table / "*" / "data.parquet"),
-                                       union_by_name=True)
-        rows = relation.select(", ".join(sorted(f'"{c}"' for c in relation.columns))).fetchall()
-        tables.append(sorted(tuple(float(f"{v:.9g}") if isinstance(v, float) else v for v in row)
-                             for row in rows))
-    return tables
 
 
 if __name__ == "__main__":

@@ -59,6 +59,8 @@ def session(master: str = DEFAULT_MASTER) -> Any:
                 # A partition is small: a few tasks, not the default 200.
                 .config("spark.sql.shuffle.partitions", "4")
                 .config("spark.ui.enabled", "false")
+                # Progress bars on the console would fill the run logs.
+                .config("spark.ui.showConsoleProgress", "false")
                 .getOrCreate()
             )
         return _sessions[master]

@@ -3,6 +3,9 @@
 The `raw` group and its side output in the `quarantine` group: one parse decides both.
 """
 
+import contextlib
+import time
+import uuid
 from collections import Counter
 from contextlib import closing
 from pathlib import Path
@@ -25,6 +28,7 @@ from telemetry_assets.partitions import Grain
 from telemetry_assets.resources import TelemetryStore
 from telemetry_assets.stage import map_partitions, stage_policies
 from telemetry_assets.tables import RAW_EVENTS, REJECTED_EVENTS
+from telemetry_core.durable import ensure_dir
 from telemetry_core.landing import (
     DEFECT_SCHEMA,
     arrival_times,
@@ -46,6 +50,8 @@ select file, line_number, reason, raw_line, $partition_key
 from stream_defects
 """
 REJECTED_ORDER = ("file", "line_number")
+# Under the lake's root: the hours' landing lines on their way to a Spark cluster.
+SPARK_STAGING = ".spark-staging"
 
 
 def reason_table(counts: Counter) -> MetadataValue:
@@ -68,8 +74,20 @@ def split_on_spark(spark: Any, lake: Lake, key: str, window: TimeWindow,
     """The hour's split on Spark: the lines are numbered on the driver (the same reader as
     DuckDB's, with its gzip recovery), judged by raw_events.spark.sql on the cluster."""
     lines, defects = read_lines(files)
-    own = views_session(spark, arrow={
-        "landing_lines": lines, "landing_arrivals": arrival_times(files),
+    # The lines go to the executors as a Parquet file beside the lake, which they all read: an
+    # hour's lines through the driver's JVM would need its heap many times over.
+    # (No colon in the name: a Hadoop path takes it for a URI scheme.)
+    staged = (lake.root / SPARK_STAGING
+              / f"landing-lines-{window.start:%Y%m%dT%H}-{uuid.uuid4().hex}.parquet")
+    ensure_dir(staged.parent)
+    # A run killed mid-hour leaves its file; no run lasts a day.
+    for left in staged.parent.glob("landing-lines-*"):
+        with contextlib.suppress(FileNotFoundError):
+            if time.time() - left.stat().st_mtime > 24 * 3600:
+                left.unlink()
+    pq.write_table(lines, staged, compression="zstd")
+    own = views_session(spark, parquet={"landing_lines": [staged]}, arrow={
+        "landing_arrivals": arrival_times(files),
         "stream_defects": pa.Table.from_pylist([vars(d) for d in defects], schema=DEFECT_SCHEMA),
     })
     classified = query(own, load_sql("raw", "raw_events.spark"), window_params(window)).persist()
@@ -83,6 +101,7 @@ def split_on_spark(spark: Any, lake: Lake, key: str, window: TimeWindow,
             lake.partition_path(REJECTED_EVENTS, window.start), order_by=REJECTED_ORDER)
     finally:
         classified.unpersist()
+        staged.unlink(missing_ok=True)
     return (events_in_hour + rejected_in_hour,
             (len(files), events_in_hour, rejected_in_hour, rejected_reasons(lake, window)))
 
