@@ -54,7 +54,7 @@ def session(master: str = DEFAULT_MASTER) -> Any:
                 .config("spark.sql.parquet.inferTimestampNTZ.enabled", "true")
                 .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
                 .config("spark.sql.parquet.compression.codec", "zstd")
-                # Arrow carries the driver's landing lines to the cluster (raw_events.spark.sql).
+                # Arrow carries the driver's small tables (arrival times, stream defects).
                 .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                 # A partition is small: a few tasks, not the default 200.
                 .config("spark.sql.shuffle.partitions", "4")
@@ -88,8 +88,8 @@ def spark_args(params: Mapping[str, Any]) -> dict[str, Any]:
 def views_session(spark: Any, parquet: Mapping[str, Sequence[Path]] | None = None,
                   arrow: Mapping[str, Any] | None = None) -> Any:
     """A session of its own (so that the partitions computed at the same time do not see each
-    other's views) with each name a view of its Parquet files, or of an Arrow table the driver
-    holds (landing lines are split on the driver, see raw_events.spark.sql)."""
+    other's views) with each name a view of its Parquet files, or of a small Arrow table the
+    driver holds (the raw stage's arrival times and stream defects)."""
     own = spark.newSession()
     for name, paths in (parquet or {}).items():
         # Merging schemas is a Spark job of its own (every footer read on the cluster); the

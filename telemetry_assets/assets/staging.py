@@ -66,10 +66,9 @@ def later_hours_to_rerun(lake: Lake, run: TimeWindow, horizon: timedelta) -> lis
     return [key_of(Grain.HOUR, hour) for (hour,) in hours]
 
 
-def keep_on_spark(spark: Any, lake: Lake, window: TimeWindow,
+def keep_on_spark(spark: Any, lake: Lake, sql: str, window: TimeWindow,
                   horizon: timedelta) -> tuple[int, dict[str, int]]:
     """The hour's keep rules on Spark, from the same SQL and the same earlier copies."""
-    sql = load_sql(FILTERED_EVENTS.schema, FILTERED_EVENTS.name)
     earlier = lake.partition_files(RAW_EVENTS, TimeWindow(window.start - horizon, window.start),
                                    existing_only=True)
     own = views_session(spark, parquet={
@@ -108,7 +107,8 @@ def filtered_events(context: AssetExecutionContext, store: TelemetryStore) -> Ma
 
     def keep(_key: str, window: TimeWindow) -> tuple[int, dict[str, int]]:
         if store.engine_name == "spark":
-            return keep_on_spark(spark_session(store.spark_master_url), lake, window, horizon)
+            return keep_on_spark(spark_session(store.spark_master_url), lake, sql, window,
+                                 horizon)
         with closing(compute_connection()) as con:
             register_inputs(con, lake, FILTERED_EVENTS.inputs, window)
             register_earlier_copies(con, lake, window, horizon)
