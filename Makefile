@@ -45,7 +45,7 @@ PYTEST_BASETEMP := $(shell df --output=avail -k /dev/shm 2>/dev/null \
 test: $(STAMP) $(SPARK_STAMP) system-packages
 	$(BIN)/ruff check .
 	$(DG) check defs
-	$(BIN)/pytest -n auto --dist loadfile $(if $(PYTEST_BASETEMP),--basetemp=$(PYTEST_BASETEMP))
+	$(BIN)/pytest -n auto --dist loadfile --no-loadscope-reorder $(if $(PYTEST_BASETEMP),--basetemp=$(PYTEST_BASETEMP))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -9,6 +9,17 @@ from tests.helpers import HOUR_10, hostile_events, write_hostile_reference, writ
 from tests.platform import Platform, make_platform
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest modules first (`minutes` marks them): pytest-xdist hands a module to whichever
+    worker is free, in this order (`make test` keeps it with --no-loadscope-reorder), and a
+    long module handed out last would run alone at the end."""
+    def minutes(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("minutes")
+        return marker.args[0] if marker else 0
+
+    items.sort(key=minutes, reverse=True)
+
+
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[Platform]:
     with make_platform(tmp_path) as made:

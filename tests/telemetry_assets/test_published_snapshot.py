@@ -8,6 +8,8 @@ import pytest
 from tests.helpers import REPO
 from tests.telemetry_assets.published_snapshot import digest, land_the_day
 
+pytestmark = pytest.mark.minutes(2)
+
 SNAPSHOT = json.loads((REPO / "tests/telemetry_assets/published_snapshot.json").read_text())
 HOURS = [f"2026-11-20-{hour:02d}:00" for hour in range(24)]
 

@@ -5,12 +5,15 @@ import subprocess
 import sys
 import time
 
+import pytest
 from click.testing import CliRunner
 
 from telemetry_assets.tables import PUBLISHED_TABLES
 from telemetry_cli.main import main
 from tests.events import wire_event
 from tests.helpers import DAY, write_landing
+
+pytestmark = pytest.mark.minutes(2)
 
 DAY_KEY = "2026-11-20"
 HOURS = [f"{DAY_KEY}-{hour:02d}:00" for hour in range(24)]

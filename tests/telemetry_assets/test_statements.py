@@ -48,6 +48,9 @@ from telemetry_synth import generate_landing
 from tests.events import wire_event
 from tests.helpers import serve_asgi, write_landing
 
+# A generated month backfilled, issued and reissued.
+pytestmark = pytest.mark.minutes(4.5)
+
 NOVEMBER = (datetime(2026, 11, 1), datetime(2026, 12, 1))
 NOVEMBER_MINUTES = 30 * 24 * 60
 

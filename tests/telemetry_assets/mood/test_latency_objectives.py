@@ -19,6 +19,8 @@ from tests.helpers import serve_asgi
 from tests.platform import make_platform
 from tests.telemetry_assets.dashboard.test_dashboard import ARTIFACTS, PageReader, chromium
 
+pytestmark = pytest.mark.minutes(1.5)
+
 WEEK_START = datetime(2026, 11, 14)
 DAYS = 7
 # On the last day, from 09:00 for an hour, half the requests take 500-900 ms.
