@@ -36,14 +36,18 @@ from telemetry_assets.tables import (
     VALIDATED,
 )
 from telemetry_cli.launcher import RunFailed
+from telemetry_core.landing import hour_folder
 from telemetry_synth import generate_landing
 from tests.events import wire_event
 from tests.helpers import write_landing, write_reference
 from tests.platform import Platform, make_platform
 
-pytestmark = pytest.mark.spark
+# A day on DuckDB and on the cluster, and the cluster losing a worker.
+pytestmark = [pytest.mark.spark, pytest.mark.minutes(6)]
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
+# An hour without a landing file: every stage still writes its (empty) partition.
+QUIET_HOUR = 3
 # The stages an hourly run writes.
 HOURLY_STAGES = (RAW_EVENTS, REJECTED_EVENTS, FILTERED_EVENTS, EVENT_OUTCOMES, MINUTE_AGGREGATE,
                  MINUTE_LATENCY)
@@ -90,7 +94,7 @@ def engine_platform(root: Path, landing: Path, **env: str) -> Iterator[Platform]
 
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The generated day with its edge cases, as landing files."""
+    """The generated day with its edge cases, as landing files, and an hour with none."""
     root = tmp_path_factory.mktemp("generated")
     write_reference(root / "reference-for-generation")
     generate_landing(root / "landing", root / "reference-for-generation", DAY,
@@ -100,6 +104,7 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
         start = DAY + timedelta(hours=hour)
         write_landing(root / "landing", start, "edge", [
             e for e in edge_cases() if e["time"].startswith(f"{start:%Y-%m-%dT%H}")])
+    shutil.rmtree(hour_folder(root / "landing", DAY + timedelta(hours=QUIET_HOUR)))
     return root / "landing"
 
 
@@ -185,6 +190,9 @@ def test_a_generated_day_publishes_the_same_on_duckdb_and_on_a_spark_cluster(
     columns, outcomes = table_rows(duck, EVENT_OUTCOMES)
     assert {row[columns.index("outcome")] for row in outcomes} >= {"kept", "duplicate"}
     assert table_rows(duck, REJECTED_EVENTS)[1]
+    quiet = f"{DAY:%Y-%m-%d}T{QUIET_HOUR:02d}"
+    assert all((lake / table.schema / table.name / quiet / "data.parquet").exists()
+               for lake in (duck, spark) for table in HOURLY_STAGES)
     columns, validated = table_rows(duck, VALIDATED)
     assert "nobody.knows" in {row[columns.index("scenario_id")] for row in validated}
     # The work ran on both workers' executors, not in the driver alone.
