@@ -37,9 +37,9 @@ from dagster import (
 from telemetry_assets.lake import Lake, Table, UpstreamMissing
 from telemetry_assets.partitions import Grain, partitions_of, windows_of
 from telemetry_assets.resources import TelemetryStore
+from telemetry_core.spark import ClusterLost, write_single_file
 from telemetry_core.spark import run as run_on_spark
 from telemetry_core.spark import session as engine_session
-from telemetry_core.spark import write_single_file
 from telemetry_core.sql import (
     LATENCY_GROWTH,
     ZERO_LATENCY_BUCKET,
@@ -157,7 +157,11 @@ def map_partitions(
     def run(key: str, window: TimeWindow) -> T:
         nonlocal finished
         started = time.perf_counter()
-        rows, result = work(key, window)
+        try:
+            rows, result = work(key, window)
+        except ClusterLost as lost:
+            # A retry would wait out a new session's registration with the same dead master.
+            raise Failure(description=str(lost), allow_retries=False) from lost
         elapsed = time.perf_counter() - started
         with lock:
             finished += 1

@@ -11,10 +11,13 @@ previous file.
 imported when a Spark session is first asked for.
 """
 
+import logging
 import os
 import re
 import shutil
+import socket
 import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -25,17 +28,101 @@ from telemetry_core.durable import replacing
 
 DEFAULT_MASTER = "local[2]"
 _sessions: dict[str, Any] = {}
+_watches: dict[str, "ClusterWatch"] = {}
 _lock = threading.Lock()
+log = logging.getLogger(__name__)
+
+
+class ClusterLost(RuntimeError):
+    """The cluster went away under a running job (its master unreachable, no executor left)."""
+
+
+class ClusterWatch(threading.Thread):
+    """Cancels the session's jobs once its standalone cluster has been gone for
+    `spark.network.timeout`: unreachable master(s) and not one executor left, while a job waits.
+
+    A driver that has lost every executor waits for new ones forever (SPARK-6924, closed without
+    a fix): with the master gone too, none can come, and a run would hang instead of failing. A
+    master that is merely busy (another application holds every core) still accepts connections,
+    so a queued run waits as Spark means it to."""
+
+    def __init__(self, spark: Any, master: str) -> None:
+        super().__init__(name=f"spark-cluster-watch {master}", daemon=True)
+        self.context = spark.sparkContext
+        self.master = master
+        self.addresses = [tuple(hostport.rsplit(":", 1))
+                          for hostport in master.removeprefix("spark://").split(",")]
+        self.bound = self.context._jvm.org.apache.spark.network.util.JavaUtils.timeStringAsSec(
+            self.context.getConf().get("spark.network.timeout", "120s"))
+        self.lost: str | None = None
+        self.ended = threading.Event()
+
+    def reachable(self) -> bool:
+        for host, port in self.addresses:
+            try:
+                socket.create_connection((host, int(port)), timeout=2).close()
+                return True
+            except OSError:
+                continue
+        return False
+
+    def gone(self) -> bool:
+        busy = bool(self.context.statusTracker().getActiveJobsIds())
+        # The memory status lists the driver's block manager beside the executors'.
+        executors = self.context._jsc.sc().getExecutorMemoryStatus().size() - 1
+        return busy and executors == 0 and not self.reachable()
+
+    def run(self) -> None:
+        since = None
+        while not self.ended.wait(min(5.0, self.bound / 4)):
+            try:
+                if self.lost:
+                    # Given up: a job started since (another partition's) fails too, at once.
+                    if self.context.statusTracker().getActiveJobsIds():
+                        self.context.cancelAllJobs()
+                    continue
+                if not self.gone():
+                    since = None
+                    continue
+                since = since or time.monotonic()
+                if time.monotonic() - since >= self.bound:
+                    self.lost = (f"the Spark cluster at {self.master} is gone: its master has "
+                                 f"been unreachable, with no executor left, for {self.bound} s "
+                                 f"(spark.network.timeout)")
+                    log.error("%s: cancelling its jobs", self.lost)
+                    self.context.cancelAllJobs()
+            except Exception as error:
+                # A call into a context that is stopping: looked at again on the next tick,
+                # until the session's end stops the watch.
+                log.debug("cluster watch: %s", error)
+
+
+def lost_cluster(spark: Any) -> str | None:
+    """Why the session's cluster was given up, if it was."""
+    watch = _watches.get(spark.sparkContext.master)
+    return watch.lost if watch else None
+
+
+def _stop(master: str) -> None:
+    if master in _watches:
+        _watches.pop(master).ended.set()
+    _sessions.pop(master).stop()
 
 
 def session(master: str = DEFAULT_MASTER) -> Any:
     """The process's Spark session for `master` (local[N], spark://host:port, …). A process
     holds one Spark context: asking for another master stops the session on the previous one."""
     with _lock:
+        watch = _watches.get(master)
+        if watch and watch.lost:
+            if not watch.reachable():
+                # A new session would spend a minute failing to register with it.
+                raise ClusterLost(watch.lost)
+            # The master is back: a new session registers with it afresh.
+            _stop(master)
         if master not in _sessions:
-            for previous in _sessions.values():
-                previous.stop()
-            _sessions.clear()
+            for previous in list(_sessions):
+                _stop(previous)
             # Offline machines have no resolvable host name: everything on loopback.
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
             from pyspark.sql import SparkSession
@@ -63,15 +150,17 @@ def session(master: str = DEFAULT_MASTER) -> Any:
                 .config("spark.ui.showConsoleProgress", "false")
                 .getOrCreate()
             )
+            if master.startswith("spark://"):
+                _watches[master] = ClusterWatch(_sessions[master], master)
+                _watches[master].start()
         return _sessions[master]
 
 
 def stop_all() -> None:
     """Stop every session this process started (a cluster going away wants its apps ended)."""
     with _lock:
-        for started in _sessions.values():
-            started.stop()
-        _sessions.clear()
+        for master in list(_sessions):
+            _stop(master)
 
 
 def spark_sql(sql: str) -> str:
@@ -130,7 +219,12 @@ def write_single_file(frame: Any, path: Path, order_by: Sequence[str] = ()) -> i
     with replacing(path) as temporary:
         staging = path.parent / f".spark-{uuid.uuid4().hex}"
         try:
-            single.write.mode("overwrite").parquet(str(staging))
+            try:
+                single.write.mode("overwrite").parquet(str(staging))
+            except Exception as error:
+                if lost := lost_cluster(frame.sparkSession):
+                    raise ClusterLost(lost) from error
+                raise
             parts = [part for part in staging.iterdir() if part.name.endswith(".parquet")]
             if len(parts) > 1:
                 raise RuntimeError(f"one partition wrote {len(parts)} files in {staging}")

@@ -88,13 +88,11 @@ class SparkCluster:
     def kill_worker(self, index: int) -> list[int]:
         """SIGKILL a worker and the executor JVMs it launched, as a machine lost at once; the
         pids killed."""
-        worker = self.workers[index]
-        doomed = [worker.pid, *_descendants(worker.pid)]
-        for pid in doomed:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        worker.wait(timeout=20)
-        return doomed
+        return _kill_with_descendants(self.workers[index])
+
+    def kill_all(self) -> list[int]:
+        """SIGKILL the master, the workers and their executors: the whole cluster lost."""
+        return [pid for process in self.processes for pid in _kill_with_descendants(process)]
 
     def stop(self) -> None:
         for process in reversed(self.processes):
@@ -104,6 +102,15 @@ class SparkCluster:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def _kill_with_descendants(process: subprocess.Popen) -> list[int]:
+    doomed = [process.pid, *_descendants(process.pid)]
+    for pid in doomed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    process.wait(timeout=20)
+    return doomed
 
 
 def _descendants(pid: int) -> list[int]:
