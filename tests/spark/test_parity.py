@@ -113,10 +113,15 @@ def duckdb_lake(tmp_path_factory: pytest.TempPathFactory, landing: Path) -> Path
     return publish_day(tmp_path_factory.mktemp("on-duckdb") / "root", landing)
 
 
+def quoted(column: str) -> str:
+    return f'"{column}"'
+
+
 def column_sql(column: str) -> str:
+    """The column as compared: a landing path relative to its lake's landing folder."""
     if column in ("file", "source_file"):
         return f"regexp_replace({column}, '^.*/landing/', '') as {column}"
-    return f'"{column}"'
+    return quoted(column)
 
 
 def table_files(lake: Path, table, partitions: set[str] | None = None  # type: ignore[no-untyped-def]
@@ -139,7 +144,12 @@ def differences(duck: Path, spark: Path, table,  # type: ignore[no-untyped-def]
     then its rows, paired by every column but the floats (and, within equal ones, by the floats
     rounded: the last digits of a sum depend on its order), integers and text exactly, floats
     to 1e-9 relative. In SQL: a day of a million rows compares in seconds."""
-    con = duckdb.connect()
+    with duckdb.connect() as con:
+        return _differences(con, duck, spark, table, partitions)
+
+
+def _differences(con: duckdb.DuckDBPyConnection, duck: Path, spark: Path, table,  # type: ignore[no-untyped-def]
+                 partitions: set[str] | None) -> list[str]:
     columns: dict[str, list[tuple[str, str]]] = {}
     for side, lake in (("duck", duck), ("spark", spark)):
         listed = ", ".join(f"'{f}'" for f in table_files(lake, table, partitions))
@@ -150,8 +160,8 @@ def differences(duck: Path, spark: Path, table,  # type: ignore[no-untyped-def]
     if columns["duck"] != columns["spark"]:
         return [f"{table.qualified_name}: columns {columns['duck']} on DuckDB, "
                 f"{columns['spark']} on Spark"]
-    floats = [f'"{c}"' for c, kind in columns["duck"] if kind in ("DOUBLE", "FLOAT")]
-    exact = [f'"{c}"' for c, kind in columns["duck"] if kind not in ("DOUBLE", "FLOAT")]
+    floats = [quoted(c) for c, kind in columns["duck"] if kind in ("DOUBLE", "FLOAT")]
+    exact = [quoted(c) for c, kind in columns["duck"] if kind not in ("DOUBLE", "FLOAT")]
     pairing = ", ".join(f"round({f}, 6)" for f in floats) or "1"
     for side in ("duck", "spark"):
         projected = ", ".join(column_sql(c) for c, _ in columns[side])
