@@ -9,16 +9,22 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 .PHONY: demo test lint bench ui clean system-packages
 
+# uv resolves the same pins as pip (the same versions) and installs them in seconds rather than
+# minutes: with pip, setting up took a fifth of make test's time on a fresh clone.
+UV_VERSION := 0.13.9
+UV := $(BIN)/uv pip install --quiet --python $(BIN)/python
+
 $(STAMP): pyproject.toml telemetry_client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e ./telemetry_client -e '.[dev]'
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(UV) -e ./telemetry_client -e '.[dev]'
 	touch $(STAMP)
 
 # The Spark engine (TELEMETRY_ENGINE=spark) is an optional extra: the tests run it, the demo does
 # not need its 490 MB.
 SPARK_STAMP := $(VENV)/.spark-installed
 $(SPARK_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e '.[spark]'
+	$(UV) -e '.[spark]'
 	touch $(SPARK_STAMP)
 
 # The instance settings (run queue, concurrency pool, run monitoring) are committed in deploy/.
