@@ -44,6 +44,10 @@ class Table:
     inputs: tuple["Table", ...] = ()
     # The asset that writes the table, when it is a side output of an asset named otherwise.
     written_by: str | None = None
+    # The time column that places each row in its partition, for a stage whose rows of a
+    # partition depend on that partition's input rows alone: several of its partitions can then
+    # be computed by one statement and split by this column (see stage.py).
+    partition_column: str | None = None
 
     @property
     def qualified_name(self) -> str:

@@ -20,15 +20,20 @@ FILTERED_EVENTS = Table("staging", "filtered_events", Grain.HOUR,
                         (RAW_EVENTS, OPERATION_SCENARIOS))
 EVENT_OUTCOMES = Table("staging", "event_outcomes", Grain.HOUR, written_by="filtered_events")
 
-MINUTE_AGGREGATE = Table("aggregate", "minute_aggregate", Grain.HOUR, (FILTERED_EVENTS,))
-MINUTE_LATENCY = Table("aggregate", "minute_latency", Grain.HOUR, (FILTERED_EVENTS,))
-DAILY_LATENCY = Table("aggregate", "daily_latency", Grain.DAY, (MINUTE_LATENCY,))
-DAILY_AGGREGATE = Table("aggregate", "daily_aggregate", Grain.DAY, (MINUTE_AGGREGATE,))
+MINUTE_AGGREGATE = Table("aggregate", "minute_aggregate", Grain.HOUR, (FILTERED_EVENTS,),
+                         partition_column="minute")
+MINUTE_LATENCY = Table("aggregate", "minute_latency", Grain.HOUR, (FILTERED_EVENTS,),
+                       partition_column="minute")
+DAILY_LATENCY = Table("aggregate", "daily_latency", Grain.DAY, (MINUTE_LATENCY,),
+                      partition_column="date")
+DAILY_AGGREGATE = Table("aggregate", "daily_aggregate", Grain.DAY, (MINUTE_AGGREGATE,),
+                        partition_column="date")
 
-TRANSLATED = Table("curated", "translated", Grain.DAY, (DAILY_AGGREGATE, SCENARIOS, CUSTOMERS))
-VALIDATED = Table("curated", "validated", Grain.DAY, (TRANSLATED,))
+TRANSLATED = Table("curated", "translated", Grain.DAY, (DAILY_AGGREGATE, SCENARIOS, CUSTOMERS),
+                   partition_column="date")
+VALIDATED = Table("curated", "validated", Grain.DAY, (TRANSLATED,), partition_column="date")
 LATENCY_PERCENTILES = Table("curated", "latency_percentiles", Grain.DAY,
-                            (VALIDATED, DAILY_LATENCY))
+                            (VALIDATED, DAILY_LATENCY), partition_column="date")
 
 SCENARIO_DAILY = Table("published", "scenario_daily", Grain.DAY,
                        (VALIDATED, LATENCY_PERCENTILES))

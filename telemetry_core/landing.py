@@ -6,6 +6,7 @@ truncated. So the bytes are split into numbered lines here (bulk byte operations
 Python logic) and DuckDB parses every line in the raw stage's SQL.
 """
 
+import contextlib
 import os
 import re
 import zlib
@@ -22,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from telemetry_core.settings import FIRST_PARTITION
-from telemetry_core.sql import compute_connection, load_sql, window_params
+from telemetry_core.sql import compute_connection, load_sql, utc_naive
 
 if TYPE_CHECKING:
     from dagster import TimeWindow
@@ -31,7 +32,10 @@ if TYPE_CHECKING:
 LINE_SCHEMA = pa.schema(
     [("file", pa.string()), ("line_number", pa.int64()), ("line", pa.binary())]
 )
-ARRIVAL_SCHEMA = pa.schema([("file", pa.string()), ("arrived_at", pa.timestamp("us"))])
+# When each file landed, and the window (its landing hour) its events' times must fall in.
+ARRIVAL_SCHEMA = pa.schema([("file", pa.string()), ("arrived_at", pa.timestamp("us")),
+                            ("window_start", pa.timestamp("us")),
+                            ("window_end", pa.timestamp("us"))])
 LANDING_SUFFIXES = (".jsonl", ".jsonl.gz")
 # classify_event_lines judges events on their own, wherever their time falls.
 _ANY_TIME = {"window_start": datetime(1, 1, 1), "window_end": datetime(9999, 12, 31)}
@@ -69,6 +73,15 @@ def landing_files(landing_dir: Path, hour_start: datetime) -> list[Path]:
         for path in folder.iterdir()
         if path.is_file() and not path.name.startswith(".") and path.name.endswith(LANDING_SUFFIXES)
     )
+
+
+def landing_bytes(landing_dir: Path, hour_start: datetime) -> int:
+    """The size of the hour's landing files (one that vanishes meanwhile counts nothing)."""
+    size = 0
+    for path in landing_files(landing_dir, hour_start):
+        with contextlib.suppress(FileNotFoundError):
+            size += path.stat().st_size
+    return size
 
 
 @dataclass(frozen=True)
@@ -220,20 +233,24 @@ def read_lines(paths: Sequence[Path]) -> tuple[pa.Table, list[StreamDefect]]:
     return pa.Table.from_batches(batches, schema=LINE_SCHEMA), defects
 
 
-def arrival_times(paths: Sequence[Path]) -> pa.Table:
-    """When each file landed (its modification time, naive UTC): of two copies of an event id
-    in one hour, the one that landed first is the event. A file gone since the listing is left
-    out; its lines are not read either."""
-    names, times = [], []
-    for path in paths:
-        try:
-            modified = path.stat().st_mtime_ns
-        except FileNotFoundError:
-            continue
-        names.append(str(path))
-        times.append(modified // 1000)
-    return pa.table({"file": pa.array(names, pa.string()),
-                     "arrived_at": pa.array(times, pa.timestamp("us"))}, schema=ARRIVAL_SCHEMA)
+def arrival_times(hours: Sequence[tuple["TimeWindow", Sequence[Path]]]) -> pa.Table:
+    """When each file landed (its modification time, naive UTC), and the window of the hour it
+    was listed for: of two copies of an event id in one hour, the one that landed first is the
+    event. A file gone since the listing has no arrival time."""
+    names, times, starts, ends = [], [], [], []
+    for window, paths in hours:
+        for path in paths:
+            try:
+                modified = path.stat().st_mtime_ns // 1000
+            except FileNotFoundError:
+                modified = None
+            names.append(str(path))
+            times.append(modified)
+            starts.append(utc_naive(window.start))
+            ends.append(utc_naive(window.end))
+    return pa.table([pa.array(names, pa.string()), pa.array(times, pa.timestamp("us")),
+                     pa.array(starts, pa.timestamp("us")), pa.array(ends, pa.timestamp("us"))],
+                    schema=ARRIVAL_SCHEMA)
 
 
 DEFECT_SCHEMA = pa.schema([("file", pa.string()), ("line_number", pa.int64()),
@@ -245,12 +262,21 @@ def classify_files(con: duckdb.DuckDBPyConnection, files: Sequence[Path],
     """The raw stage's verdict on every line of `files` for `window` (its landing hour), as
     the temp table `classified` on `con`, and the parts of files no line could be read from, as
     the view `stream_defects` (file, line_number, reason, raw_line); those are also returned."""
-    lines, defects = read_lines(files)
-    register_landing(con, lines, arrival_times(files))
+    return classify_hours(con, [(window, files)])
+
+
+def classify_hours(con: duckdb.DuckDBPyConnection,
+                   hours: Sequence[tuple["TimeWindow", Sequence[Path]]]) -> list[StreamDefect]:
+    """classify_files for the files of several landing hours in one statement, each file judged
+    against its own hour's window."""
+    lines, defects = read_lines([path for _window, paths in hours for path in paths])
+    register_landing(con, lines, arrival_times(hours))
     con.register("stream_defects", pa.Table.from_pylist(
         [vars(defect) for defect in defects], schema=DEFECT_SCHEMA))
-    con.execute("create temp table classified as " + load_sql("raw", "raw_events"),
-                window_params(window))
+    # Every line comes from a file of an hour, so the statement's own window only bounds them.
+    spanned = {"window_start": min(utc_naive(window.start) for window, _ in hours),
+               "window_end": max(utc_naive(window.end) for window, _ in hours)}
+    con.execute("create temp table classified as " + load_sql("raw", "raw_events"), spanned)
     return defects
 
 

@@ -4,8 +4,9 @@
 -- so this is the one stage written twice: Spark reads each line as a VARIANT, whose leaves
 -- carry their JSON type (DuckDB's file reads them as JSON text and looks at the first
 -- character).
--- Input: landing_lines(file, line_number, line BINARY) and landing_arrivals(file, arrived_at).
--- Window: the landing folder's hour, as in raw_events.sql.
+-- Input: landing_lines(file, line_number, line BINARY) and landing_arrivals(file, arrived_at,
+-- window_start, window_end).
+-- Window: each file's landing hour, as in raw_events.sql.
 with decoded as (
     -- A binary cast to text keeps the bytes as they are: invalid UTF-8 is told apart here.
     select
@@ -19,7 +20,12 @@ with decoded as (
 ),
 
 arrived as (
-    select lines.*, arrivals.arrived_at
+    select
+        lines.*,
+        arrivals.arrived_at,
+        -- Several hours' files may be judged in one statement, each against its own hour.
+        coalesce(arrivals.window_start, cast($window_start as timestamp)) as line_window_start,
+        coalesce(arrivals.window_end, cast($window_end as timestamp)) as line_window_end
     from decoded as lines
     left join landing_arrivals as arrivals on lines.file = arrivals.file
 ),
@@ -138,8 +144,7 @@ classified as (
                 or round(status) <> status
                 or abs(status) > 2147483647
                 then 'data.baseData.requestStatus must be an integer'
-            when parsed_time < cast($window_start as timestamp)
-                or parsed_time >= cast($window_end as timestamp)
+            when parsed_time < line_window_start or parsed_time >= line_window_end
                 then 'time is outside the hour of its landing folder'
         end as reject_reason
     from kinds

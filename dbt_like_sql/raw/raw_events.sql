@@ -1,10 +1,11 @@
 -- raw_events: one row per non-blank line of the landing files of the window, flattened per SPEC §2.
 -- Grain: landing line (file, line_number). reject_reason is null for a valid event; a rejected
 -- line goes to quarantine.rejected_events with that reason.
--- Input: landing_lines(file, line_number, line BLOB) and landing_arrivals(file, arrived_at), when
--- each file landed (its modification time), which decides the first copy of a repeated event id.
--- Window: the landing folder's hour; an event whose time falls outside it is rejected rather than
--- silently counted in another hour.
+-- Input: landing_lines(file, line_number, line BLOB) and landing_arrivals(file, arrived_at,
+-- window_start, window_end): when each file landed (its modification time), which decides the
+-- first copy of a repeated event id, and the hour of the landing folder it was read from.
+-- Window: each file's landing hour (lines from no file: [$window_start, $window_end)); an event
+-- whose time falls outside it is rejected rather than silently counted in another hour.
 -- DuckDB-specific on purpose (JSON parsing); every later stage is portable SQL.
 with decoded as (
     -- A byte-order mark may open a file written by some editors; it is not part of the event.
@@ -15,7 +16,12 @@ with decoded as (
 ),
 
 arrived as (
-    select lines.*, arrivals.arrived_at
+    select
+        lines.*,
+        arrivals.arrived_at,
+        -- Several hours' files may be judged in one statement, each against its own hour.
+        coalesce(arrivals.window_start, cast($window_start as timestamp)) as line_window_start,
+        coalesce(arrivals.window_end, cast($window_end as timestamp)) as line_window_end
     from decoded as lines
     left join landing_arrivals as arrivals on lines.file = arrivals.file
 ),
@@ -35,6 +41,8 @@ parsed as (
         file,
         line_number,
         arrived_at,
+        line_window_start,
+        line_window_end,
         line,
         text,
         is_object,
@@ -154,8 +162,7 @@ classified as (
                 or val.data.baseData.requestStatus <> floor(val.data.baseData.requestStatus)
                 or abs(val.data.baseData.requestStatus) > 2147483647
                 then 'data.baseData.requestStatus must be an integer'
-            when parsed_time < cast($window_start as timestamp)
-                or parsed_time >= cast($window_end as timestamp)
+            when parsed_time < line_window_start or parsed_time >= line_window_end
                 then 'time is outside the hour of its landing folder'
         end as reject_reason
     from kinds

@@ -4,10 +4,11 @@
 -- that order). Window: event_time in [$window_start, $window_end).
 --
 -- Duplicates (SPEC §2): a copy is a duplicate when the same id was seen earlier within the
--- horizon ($dedupe_horizon_hours): in an earlier hour (earlier_raw_events: the raw events of the
--- horizon before the window, whichever hours are there), or earlier in this hour's landing order
--- (the file that landed first, then the line). Every earlier copy counts, kept or not, so each
--- hour's verdict depends only on the raw events: a range run and a run per hour agree.
+-- horizon ($dedupe_horizon_hours): in an earlier hour (of the window, or of earlier_raw_events:
+-- the raw events of the horizon before the window, whichever hours are there), or earlier in its
+-- own hour's landing order (the file that landed first, then the line). Every earlier copy
+-- counts, kept or not, so each hour's verdict depends only on the raw events: a window of many
+-- hours, a range run and a run per hour agree.
 --
 -- SPEC §3 compares values trimmed of all whitespace (spaces, tabs, CR, LF), and DuckDB's trim()
 -- strips only spaces. Two anchored regexp_replace calls trim alike in DuckDB and Spark SQL: each
@@ -24,7 +25,8 @@ with events as (
         regexp_extract(
             coalesce(correlation_context, ''),
             '(?i)(^|[;,])[ \t\r\n]*ms[.]b[.]tel[.]partner[ \t\r\n]*=([^;,]*)', 2
-        ) as cc_partner
+        ) as cc_partner,
+        cast(date_trunc('hour', event_time) as timestamp) as event_hour
     from raw_events
     where
         event_time >= cast($window_start as timestamp)
@@ -32,11 +34,16 @@ with events as (
 ),
 
 earlier_copies as (
-    -- The latest copy before the window of each of its ids; only it can be within the horizon.
-    select event_id, max(event_time) as latest_earlier_time
-    from earlier_raw_events
-    where event_id in (select event_id from events)
-    group by event_id
+    -- Per event, the latest copy of its id from an earlier hour; only it can be within the
+    -- horizon.
+    select e.source_file, e.line_number, max(c.event_time) as latest_earlier_time
+    from events as e
+    inner join (
+        select event_id, event_time from earlier_raw_events
+        union all
+        select event_id, event_time from events
+    ) as c on e.event_id = c.event_id and c.event_time < e.event_hour
+    group by e.source_file, e.line_number
 ),
 
 trimmed as (
@@ -87,8 +94,8 @@ allow_list as (
 ),
 
 repeated_ids as (
-    -- Ids with more than one copy in the window: few, so only their copies are ordered.
-    select event_id from events group by event_id having count(*) > 1
+    -- Ids with more than one copy in an hour: few, so only their copies are ordered.
+    select event_id from events group by event_id, event_hour having count(*) > 1
 ),
 
 later_copies as (
@@ -98,7 +105,8 @@ later_copies as (
             source_file,
             line_number,
             row_number() over (
-                partition by event_id order by arrived_at, source_file, line_number
+                partition by event_id, event_hour
+                order by arrived_at, source_file, line_number
             ) as copy_number
         from events
         where event_id in (select event_id from repeated_ids)
@@ -121,7 +129,8 @@ derived as (
         a.scenario_id as allow_list_scenario
     from trimmed as e
     left join allow_list as a on lower(e.operation_name_trimmed) = a.operation_key
-    left join earlier_copies as c on e.event_id = c.event_id
+    left join earlier_copies as c
+        on e.source_file = c.source_file and e.line_number = c.line_number
     left join later_copies as l
         on e.source_file = l.source_file and e.line_number = l.line_number
 ),

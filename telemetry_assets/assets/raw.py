@@ -11,6 +11,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 from dagster import (
@@ -26,13 +27,15 @@ from telemetry_assets import markdown
 from telemetry_assets.lake import Lake
 from telemetry_assets.partitions import Grain
 from telemetry_assets.resources import TelemetryStore
-from telemetry_assets.stage import map_partitions, stage_policies
+from telemetry_assets.stage import Partition, chunked, map_chunks, stage_policies
 from telemetry_assets.tables import RAW_EVENTS, REJECTED_EVENTS
 from telemetry_core.durable import ensure_dir
 from telemetry_core.landing import (
     DEFECT_SCHEMA,
+    StreamDefect,
     arrival_times,
-    classify_files,
+    classify_hours,
+    landing_bytes,
     landing_files,
     read_lines,
 )
@@ -87,7 +90,7 @@ def split_on_spark(spark: Any, lake: Lake, key: str, window: TimeWindow,
                 left.unlink()
     pq.write_table(lines, staged, compression="zstd")
     own = views_session(spark, parquet={"landing_lines": [staged]}, arrow={
-        "landing_arrivals": arrival_times(files),
+        "landing_arrivals": arrival_times([(window, files)]),
         "stream_defects": pa.Table.from_pylist([vars(d) for d in defects], schema=DEFECT_SCHEMA),
     })
     classified = query(own, load_sql("raw", "raw_events.spark"), window_params(window)).persist()
@@ -130,27 +133,50 @@ def landing_events(context: AssetExecutionContext, store: TelemetryStore):
     settings = store.settings
     lake = store.lake
 
-    def split(key: str, window: TimeWindow) -> tuple[int, tuple[int, int, int, Counter]]:
-        files = landing_files(settings.landing_dir, window.start)
+    def split(chunk: list[Partition]) -> list[tuple[int, tuple[int, int, int, Counter]]]:
+        listed = [(window, landing_files(settings.landing_dir, window.start))
+                  for _key, window in chunk]
         if store.engine_name == "spark":
-            return split_on_spark(spark_session(store.spark_master_url), lake, key, window, files)
+            ((key, window),) = chunk
+            return [split_on_spark(spark_session(store.spark_master_url), lake, key, window,
+                                   listed[0][1])]
         with closing(compute_connection()) as con:
-            classify_files(con, files, window)
-            events_in_hour = lake.write(
-                RAW_EVENTS,
-                window.start,
-                con.sql(
-                    "select * exclude (reject_reason, raw_line) from classified "
-                    "where reject_reason is null"
-                ),
-            )
-            rejected_in_hour = lake.write(REJECTED_EVENTS, window.start, con.sql(
-                REJECTED_SQL + f" order by {', '.join(REJECTED_ORDER)}",
-                params={"partition_key": key}))
+            defects = classify_hours(con, listed)
+            several = len(chunk) > 1
+            if several:
+                con.execute("alter table classified rename to chunk_classified")
+            return [write_hour(con, key, window, files, defects if several else None)
+                    for (key, _), (window, files) in zip(chunk, listed, strict=True)]
+
+    def write_hour(con: duckdb.DuckDBPyConnection, key: str, window: TimeWindow,
+                   files: list[Path], chunk_defects: list[StreamDefect] | None
+                   ) -> tuple[int, tuple[int, int, int, Counter]]:
+        """The hour's two partitions from `classified`, or, in a chunk of several hours, from
+        its files' share of `chunk_classified` and of the chunk's defects."""
+        if chunk_defects is not None:
+            names = [str(path) for path in files]
+            con.execute("create or replace temp table classified as select * from "
+                        "chunk_classified where list_contains($files, source_file)",
+                        {"files": names})
+            con.register("stream_defects", pa.Table.from_pylist(
+                [vars(defect) for defect in chunk_defects if defect.file in names],
+                schema=DEFECT_SCHEMA))
+        events_in_hour = lake.write(RAW_EVENTS, window.start, con.sql(
+            "select * exclude (reject_reason, raw_line) from classified "
+            "where reject_reason is null"))
+        rejected_in_hour = lake.write(REJECTED_EVENTS, window.start, con.sql(
+            REJECTED_SQL + f" order by {', '.join(REJECTED_ORDER)}",
+            params={"partition_key": key}))
         return (events_in_hour + rejected_in_hour,
                 (len(files), events_in_hour, rejected_in_hour, rejected_reasons(lake, window)))
 
-    hours = map_partitions(context, RAW_EVENTS.name, Grain.HOUR, split, store.at_once)
+    def plan(partitions: list[Partition]) -> list[list[Partition]]:
+        if store.engine_name == "spark":
+            return [[partition] for partition in partitions]
+        return chunked(partitions, lambda window: landing_bytes(settings.landing_dir,
+                                                                window.start))
+
+    hours = map_chunks(context, RAW_EVENTS.name, Grain.HOUR, split, store.at_once, plan)
     files_read = sum(files for files, _, _, _ in hours)
     events = sum(events for _, events, _, _ in hours)
     rejected = sum(rejected for _, _, rejected, _ in hours)

@@ -16,7 +16,11 @@ from telemetry_assets.partitions import Grain, key_of, windows_of
 from telemetry_assets.resources import TelemetryStore
 from telemetry_assets.stage import (
     OUTCOMES_SQL,
-    map_partitions,
+    Partition,
+    chunk_window,
+    chunked,
+    input_bytes,
+    map_chunks,
     register_inputs,
     spark_views,
     stage_asset,
@@ -25,7 +29,7 @@ from telemetry_assets.stage import (
 from telemetry_assets.tables import EVENT_OUTCOMES, FILTERED_EVENTS, RAW_EVENTS
 from telemetry_core.spark import query, views_session, write_single_file
 from telemetry_core.spark import session as spark_session
-from telemetry_core.sql import compute_connection, load_sql, utc_naive
+from telemetry_core.sql import compute_connection, load_sql, utc_naive, window_params
 
 EXCLUSION_REASONS = ("duplicate", "wrong_type", "non_prod", "test_traffic", "unattributed")
 
@@ -105,28 +109,41 @@ def filtered_events(context: AssetExecutionContext, store: TelemetryStore) -> Ma
     horizon = store.dedupe_horizon
     sql = load_sql(FILTERED_EVENTS.schema, FILTERED_EVENTS.name)
 
-    def keep(_key: str, window: TimeWindow) -> tuple[int, dict[str, int]]:
+    def keep(chunk: list[Partition]) -> list[tuple[int, dict[str, int]]]:
+        window = chunk_window(chunk)
         if store.engine_name == "spark":
-            return keep_on_spark(spark_session(store.spark_master_url), lake, sql, window,
-                                 horizon)
+            return [keep_on_spark(spark_session(store.spark_master_url), lake, sql, window,
+                                  horizon)]
         with closing(compute_connection()) as con:
             register_inputs(con, lake, FILTERED_EVENTS.inputs, window)
             register_earlier_copies(con, lake, window, horizon)
-            con.execute("create temp table classified as " + sql, stage_params(
+            con.execute("create temp table chunk_classified as " + sql, stage_params(
                 sql, window, dedupe_horizon_hours=horizon // timedelta(hours=1)))
-            kept = lake.write(
-                FILTERED_EVENTS,
-                window.start,
-                con.sql("select * exclude (exclusion_reason) from classified "
-                        "where exclusion_reason is null"),
-            )
-            outcome_rows = con.sql(OUTCOMES_SQL, params={"hour": utc_naive(window.start)})
-            lake.write(EVENT_OUTCOMES, window.start, outcome_rows)
-            return kept, dict(outcome_rows.project("outcome, events").fetchall())
+            return [write_hour(con, hour) for _key, hour in chunk]
+
+    def write_hour(con: duckdb.DuckDBPyConnection, hour: TimeWindow) -> tuple[int, dict[str, int]]:
+        """The hour's filtered events and outcomes, from its share of the chunk's verdicts."""
+        con.execute("create or replace temp table classified as select * from chunk_classified "
+                    "where event_time >= $window_start and event_time < $window_end",
+                    window_params(hour))
+        kept = lake.write(
+            FILTERED_EVENTS,
+            hour.start,
+            con.sql("select * exclude (exclusion_reason) from classified "
+                    "where exclusion_reason is null"),
+        )
+        outcome_rows = con.sql(OUTCOMES_SQL, params={"hour": utc_naive(hour.start)})
+        lake.write(EVENT_OUTCOMES, hour.start, outcome_rows)
+        return kept, dict(outcome_rows.project("outcome, events").fetchall())
+
+    def plan(partitions: list[Partition]) -> list[list[Partition]]:
+        if store.engine_name == "spark":
+            return [[partition] for partition in partitions]
+        return chunked(partitions, input_bytes(lake, [RAW_EVENTS]))
 
     outcomes: Counter = Counter()
-    for hour_outcomes in map_partitions(context, FILTERED_EVENTS.name, Grain.HOUR, keep,
-                                        store.at_once):
+    for hour_outcomes in map_chunks(context, FILTERED_EVENTS.name, Grain.HOUR, keep,
+                                    store.at_once, plan):
         outcomes.update(hour_outcomes)
     lake.publish_views([FILTERED_EVENTS, EVENT_OUTCOMES])
     windows = [window for _, window in windows_of(Grain.HOUR, list(context.partition_keys))]
