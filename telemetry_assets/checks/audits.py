@@ -5,8 +5,9 @@ are blocking with ERROR severity: a failure stops every downstream asset of the 
 published assets also require the blocking audits of their inputs before writing (a run launched
 for a published asset alone has no upstream check steps). Soft expectations are WARN.
 
-Within one run an audit is evaluated once per window: its check step records the outcome, and
-the publication gate and the quality summary of the same run read it instead of scanning again.
+Within one run an audit is evaluated once per day: its check step records the outcome of each
+day, and the publication gate and the quality summary of the same run read them instead of
+scanning again.
 """
 
 import logging
@@ -168,31 +169,42 @@ def run_audit(lake: Lake, audit: Audit, window: TimeWindow,
     window is audited a day at a time: the same offending rows, with memory bounded by a day's
     data rather than the range's (a 30-day range audited at once held GBs in one hash join).
     """
+    return combined(audit, [audit_day(lake, audit, day, thresholds) for day in by_day(window)])
+
+
+def audit_day(lake: Lake, audit: Audit, day: TimeWindow,
+              thresholds: QualityThresholds) -> AuditOutcome:
+    """The audit over a window within one UTC day."""
     sql = load_sql("checks", audit.sql_file)
-    count, rows = 0, []
-    for day in by_day(window):
-        with closing(compute_connection()) as con:
-            register_inputs(con, lake, audit.inputs, day)
-            if audit.generic:
-                lake.register(con, audit.table, day, view_name=AUDITED_VIEW)
-            for table in audit.week_before:
-                _register_week_before(con, lake, table, day)
-            params = stage_params(sql, day, **vars(thresholds))
-            con.execute("create temp table offending as " + sql, params)
-            (found,) = con.sql("select count(*) from offending").fetchall()[0]
-            count += found
-            if found and len(rows) < SAMPLE_ROWS:
-                sample = con.sql(f"select * from offending limit {SAMPLE_ROWS - len(rows)}")
-                rows += [dict(zip(sample.columns, row, strict=True)) for row in sample.fetchall()]
-    return AuditOutcome(audit, count, rows)
+    with closing(compute_connection()) as con:
+        register_inputs(con, lake, audit.inputs, day)
+        if audit.generic:
+            lake.register(con, audit.table, day, view_name=AUDITED_VIEW)
+        for table in audit.week_before:
+            _register_week_before(con, lake, table, day)
+        con.execute("create temp table offending as " + sql,
+                    stage_params(sql, day, **vars(thresholds)))
+        (found,) = con.sql("select count(*) from offending").fetchall()[0]
+        rows = []
+        if found:
+            sample = con.sql(f"select * from offending limit {SAMPLE_ROWS}")
+            rows = [dict(zip(sample.columns, row, strict=True)) for row in sample.fetchall()]
+    return AuditOutcome(audit, found, rows)
+
+
+def combined(audit: Audit, days: list[AuditOutcome]) -> AuditOutcome:
+    """The outcome of a window from its days' outcomes, in order."""
+    return AuditOutcome(audit, sum(day.offending_rows for day in days),
+                        [row for day in days for row in day.sample][:SAMPLE_ROWS])
 
 
 class AuditLedger:
-    """Outcomes of the current run's audits, by audit and window.
+    """Outcomes of the current run's audits, by audit and day.
 
     Steps of one run share a process with the in-process executor: the first step that needs
-    an outcome computes it, the others read it. Another run's outcomes are never reused, since
-    its data may differ; a run in another process simply evaluates again.
+    a day's outcome computes it, the others read it (a check step over a range of days, then
+    the quality summary of each day). Another run's outcomes are never reused, since its data
+    may differ; a run in another process simply evaluates again.
     """
 
     def __init__(self) -> None:
@@ -202,18 +214,20 @@ class AuditLedger:
 
     def outcome(self, run_id: str, lake: Lake, audit: Audit, window: TimeWindow,
                 thresholds: QualityThresholds) -> AuditOutcome:
-        key = (audit.name, window)
-        with self._lock:
-            if self._run_id != run_id:
-                self._run_id, self._outcomes = run_id, {}
-            known = self._outcomes.get(key)
-        if known is not None:
-            return known
-        outcome = run_audit(lake, audit, window, thresholds)
-        with self._lock:
-            if self._run_id == run_id:
-                self._outcomes[key] = outcome
-        return outcome
+        days = []
+        for day in by_day(window):
+            key = (audit.name, day)
+            with self._lock:
+                if self._run_id != run_id:
+                    self._run_id, self._outcomes = run_id, {}
+                known = self._outcomes.get(key)
+            if known is None:
+                known = audit_day(lake, audit, day, thresholds)
+                with self._lock:
+                    if self._run_id == run_id:
+                        self._outcomes[key] = known
+            days.append(known)
+        return combined(audit, days)
 
 
 ledger = AuditLedger()
