@@ -22,6 +22,9 @@ from telemetry_synth import generate_landing
 from tests.helpers import REPO
 from tests.platform import run_requested
 
+# 48 generated hours through `telemetry backfill`, beside a scheduled hour.
+pytestmark = pytest.mark.minutes(1)
+
 START = datetime(2026, 11, 18, tzinfo=UTC)
 REPOSITORY = defs.get_repository_def()
 CLI = "from telemetry_cli.main import main; main()"

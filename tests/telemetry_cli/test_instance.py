@@ -5,7 +5,12 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import REPO
+
+# Twelve interpreters that import Dagster, four at a time.
+pytestmark = pytest.mark.minutes(2)
 
 OPEN = ("from telemetry_cli.launcher import instance_for_cli; "
         "instance_for_cli().get_runs(limit=1)")
