@@ -170,6 +170,15 @@ def chunked(partitions: list[Partition], size_of: Callable[[TimeWindow], int]
     return chunks
 
 
+def chunk_plan(store: TelemetryStore, size_of: Callable[[TimeWindow], int]
+               ) -> Callable[[list[Partition]], list[list[Partition]]] | None:
+    """How a stage groups its partitions for map_chunks: in chunks on DuckDB; one partition
+    per job on Spark (None)."""
+    if store.engine_name == "spark":
+        return None
+    return lambda partitions: chunked(partitions, size_of)
+
+
 def chunk_window(chunk: list[Partition]) -> TimeWindow:
     """The window a chunk of consecutive partitions spans."""
     return TimeWindow(chunk[0][1].start, chunk[-1][1].end)
@@ -311,12 +320,10 @@ def run_sql_stage(context: AssetExecutionContext, store: TelemetryStore,
             return [(rows, rows) for rows in split_by_partition(con, lake, table, "computed",
                                                                 chunk)]
 
-    def plan(partitions: list[Partition]) -> list[list[Partition]]:
-        return chunked(partitions, input_bytes(lake, table.inputs))
-
-    chunks = plan if table.partition_column is not None else None
+    chunks = (chunk_plan(store, input_bytes(lake, table.inputs))
+              if table.partition_column is not None else None)
     if store.engine_name == "spark":
-        compute, chunks = spark_stage(lake, table, sql, store.spark_master_url), None
+        compute = spark_stage(lake, table, sql, store.spark_master_url)
 
     rows_by_partition = map_chunks(context, table.name, table.grain, compute, store.at_once,
                                    chunks)

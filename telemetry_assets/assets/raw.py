@@ -27,7 +27,7 @@ from telemetry_assets import markdown
 from telemetry_assets.lake import Lake
 from telemetry_assets.partitions import Grain
 from telemetry_assets.resources import TelemetryStore
-from telemetry_assets.stage import Partition, chunked, map_chunks, stage_policies
+from telemetry_assets.stage import Partition, chunk_plan, map_chunks, stage_policies
 from telemetry_assets.tables import RAW_EVENTS, REJECTED_EVENTS
 from telemetry_core.durable import ensure_dir
 from telemetry_core.landing import (
@@ -170,13 +170,8 @@ def landing_events(context: AssetExecutionContext, store: TelemetryStore):
         return (events_in_hour + rejected_in_hour,
                 (len(files), events_in_hour, rejected_in_hour, rejected_reasons(lake, window)))
 
-    def plan(partitions: list[Partition]) -> list[list[Partition]]:
-        if store.engine_name == "spark":
-            return [[partition] for partition in partitions]
-        return chunked(partitions, lambda window: landing_bytes(settings.landing_dir,
-                                                                window.start))
-
-    hours = map_chunks(context, RAW_EVENTS.name, Grain.HOUR, split, store.at_once, plan)
+    hours = map_chunks(context, RAW_EVENTS.name, Grain.HOUR, split, store.at_once, chunk_plan(
+        store, lambda window: landing_bytes(settings.landing_dir, window.start)))
     files_read = sum(files for files, _, _, _ in hours)
     events = sum(events for _, events, _, _ in hours)
     rejected = sum(rejected for _, _, rejected, _ in hours)

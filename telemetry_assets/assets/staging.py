@@ -17,8 +17,8 @@ from telemetry_assets.resources import TelemetryStore
 from telemetry_assets.stage import (
     OUTCOMES_SQL,
     Partition,
+    chunk_plan,
     chunk_window,
-    chunked,
     input_bytes,
     map_chunks,
     register_inputs,
@@ -136,14 +136,10 @@ def filtered_events(context: AssetExecutionContext, store: TelemetryStore) -> Ma
         lake.write(EVENT_OUTCOMES, hour.start, outcome_rows)
         return kept, dict(outcome_rows.project("outcome, events").fetchall())
 
-    def plan(partitions: list[Partition]) -> list[list[Partition]]:
-        if store.engine_name == "spark":
-            return [[partition] for partition in partitions]
-        return chunked(partitions, input_bytes(lake, [RAW_EVENTS]))
-
     outcomes: Counter = Counter()
     for hour_outcomes in map_chunks(context, FILTERED_EVENTS.name, Grain.HOUR, keep,
-                                    store.at_once, plan):
+                                    store.at_once,
+                                    chunk_plan(store, input_bytes(lake, [RAW_EVENTS]))):
         outcomes.update(hour_outcomes)
     lake.publish_views([FILTERED_EVENTS, EVENT_OUTCOMES])
     windows = [window for _, window in windows_of(Grain.HOUR, list(context.partition_keys))]
