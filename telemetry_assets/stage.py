@@ -4,9 +4,9 @@ asset from its `tables.py` entry.
 A run may cover one partition or a whole range (a single-run backfill): either way each
 partition is written as its own file, with the rows its own window gives, so a range run and a
 run per partition produce the same files, whichever partitions of a range are computed at the
-same time. On DuckDB, consecutive quiet partitions of a stage whose rows depend only on their
-own window are computed by one statement over the chunk and split by time (`map_chunks`); on
-Spark, each partition is its own job.
+same time. Consecutive quiet partitions of a stage whose rows depend only on their own window
+are computed by one statement over the chunk and split by time (`map_chunks`): on Spark, one job
+writes the chunk's files.
 """
 
 import logging
@@ -39,7 +39,13 @@ from dagster import (
 from telemetry_assets.lake import Lake, Table, UpstreamMissing
 from telemetry_assets.partitions import Grain, partitions_of, windows_of
 from telemetry_assets.resources import TelemetryStore
-from telemetry_core.spark import ClusterLost, write_single_file
+from telemetry_core.spark import (
+    ClusterLost,
+    tag_partitions,
+    tagged_union,
+    window_conditions,
+    write_partitions,
+)
 from telemetry_core.spark import run as run_on_spark
 from telemetry_core.spark import session as engine_session
 from telemetry_core.sql import (
@@ -170,15 +176,6 @@ def chunked(partitions: list[Partition], size_of: Callable[[TimeWindow], int]
     return chunks
 
 
-def chunk_plan(store: TelemetryStore, size_of: Callable[[TimeWindow], int]
-               ) -> Callable[[list[Partition]], list[list[Partition]]] | None:
-    """How a stage groups its partitions for map_chunks: in chunks on DuckDB; one partition
-    per job on Spark (None)."""
-    if store.engine_name == "spark":
-        return None
-    return lambda partitions: chunked(partitions, size_of)
-
-
 def chunk_window(chunk: list[Partition]) -> TimeWindow:
     """The window a chunk of consecutive partitions spans."""
     return TimeWindow(chunk[0][1].start, chunk[-1][1].end)
@@ -196,18 +193,20 @@ def map_partitions(
 def map_chunks(
     context: AssetExecutionContext, stage: str, grain: Grain,
     work: Callable[[list[Partition]], list[tuple[int, T]]], at_once: int = 1,
-    chunks: Callable[[list[Partition]], list[list[Partition]]] | None = None,
+    size_of: Callable[[TimeWindow], int] | None = None,
 ) -> list[T]:
     """`work(chunk) -> [(rows, result), ...]` for every chunk of the run's partitions (one
-    partition each, unless `chunks` groups them), `at_once` chunks at a time, reporting progress
-    of each partition as its chunk ends; the results in partition order.
+    partition each, unless `size_of`, the input size of a partition, lets `chunked` group them),
+    `at_once` chunks at a time, reporting progress of each partition as its chunk ends; the
+    results in partition order.
 
     A partition's SQL runs on 2 threads at best and its Parquet file is written on one, so two
     at once keep both cores of a small machine busy. The first failure stops the chunks not
     started yet and is raised once the running ones end.
     """
     partitions = windows_of(grain, list(context.partition_keys))
-    planned = chunks(partitions) if chunks else [[partition] for partition in partitions]
+    planned = (chunked(partitions, size_of) if size_of
+               else [[partition] for partition in partitions])
     finished = 0
     lock = threading.Lock()
 
@@ -278,16 +277,19 @@ def spark_views(lake: Lake, inputs: Iterable[Table], window: TimeWindow) -> dict
 
 def spark_stage(lake: Lake, table: Table, sql: str,
                 master: str) -> Callable[[list[Partition]], list[tuple[int, int]]]:
-    """A partition's computation of `table` on Spark: the same SQL file over the same lake files,
-    its result committed as the partition's one file (a chunk is one partition on Spark)."""
+    """A chunk's computation of `table` on Spark: the same SQL file over the same lake files, once
+    for the chunk, each partition's rows committed as its one file."""
     spark = engine_session(master)
 
     def compute(chunk: list[Partition]) -> list[tuple[int, int]]:
-        ((_key, window),) = chunk
+        window = chunk_window(chunk)
         frame = run_on_spark(spark, sql, spark_views(lake, table.inputs, window),
                              stage_params(sql, window))
-        rows = write_single_file(frame, lake.partition_path(table, window.start))
-        return [(rows, rows)]
+        tagged = (tag_partitions(frame, window_conditions(
+            table.partition_column, [(w.start, w.end) for _key, w in chunk]))
+            if len(chunk) > 1 else tagged_union([frame]))
+        rows = write_partitions(tagged, [lake.partition_path(table, w.start) for _key, w in chunk])
+        return [(count, count) for count in rows]
 
     return compute
 
@@ -320,13 +322,12 @@ def run_sql_stage(context: AssetExecutionContext, store: TelemetryStore,
             return [(rows, rows) for rows in split_by_partition(con, lake, table, "computed",
                                                                 chunk)]
 
-    chunks = (chunk_plan(store, input_bytes(lake, table.inputs))
-              if table.partition_column is not None else None)
+    size_of = input_bytes(lake, table.inputs) if table.partition_column is not None else None
     if store.engine_name == "spark":
         compute = spark_stage(lake, table, sql, store.spark_master_url)
 
     rows_by_partition = map_chunks(context, table.name, table.grain, compute, store.at_once,
-                                   chunks)
+                                   size_of)
     lake.publish_views([table])
     return {
         "rows": sum(rows_by_partition),

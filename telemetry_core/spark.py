@@ -208,39 +208,100 @@ def run(spark: Any, sql: str, views: Mapping[str, Sequence[Path]],
     return query(views_session(spark, parquet=views), sql, params)
 
 
-def write_single_file(frame: Any, path: Path, order_by: Sequence[str] = ()) -> int:
-    """Replace `path` with the frame's rows as one Parquet file (sorted by `order_by` within it:
-    one partition needs no global sort), durably and atomically; the row count."""
-    import pyarrow.parquet as pq
+# The column a frame written by write_partitions carries: the position of each row's partition.
+PARTITION_INDEX = "_partition"
 
-    single = frame.coalesce(1)
-    if order_by:
-        single = single.sortWithinPartitions(*order_by)
-    with replacing(path) as temporary:
-        staging = path.parent / f".spark-{uuid.uuid4().hex}"
+
+def window_conditions(column: str, windows: Sequence[tuple[datetime, datetime]]) -> list[Any]:
+    """For each window, whether the row's `column` (a date or a time) lies in it, for
+    tag_partitions."""
+    from pyspark.sql import functions as F
+
+    placed = F.col(column).cast("timestamp")
+    # Literals as text: a Python datetime would arrive as a zoned TIMESTAMP, not DuckDB's naive one.
+    return [(placed >= F.expr(f"timestamp'{start:%Y-%m-%d %H:%M:%S.%f}'"))
+            & (placed < F.expr(f"timestamp'{end:%Y-%m-%d %H:%M:%S.%f}'"))
+            for start, end in windows]
+
+
+def member_conditions(column: str, groups: Sequence[Sequence[str]]) -> list[Any]:
+    """For each group of values, whether the row's `column` is one of them, for tag_partitions."""
+    from pyspark.sql import functions as F
+
+    return [F.col(column).isin(list(group)) for group in groups]
+
+
+def tag_partitions(frame: Any, conditions: Sequence[Any]) -> Any:
+    """The frame's rows with PARTITION_INDEX, the position of the first condition that holds for
+    them; a row for which none holds belongs to no partition and is left out."""
+    from pyspark.sql import functions as F
+
+    index = F.lit(None).cast("int")
+    for position, condition in reversed(list(enumerate(conditions))):
+        index = F.when(condition, F.lit(position)).otherwise(index)
+    return frame.withColumn(PARTITION_INDEX, index).where(F.col(PARTITION_INDEX).isNotNull())
+
+
+def tagged_union(frames: Sequence[Any]) -> Any:
+    """frames[i] tagged with PARTITION_INDEX i, as one frame: the partitions of a chunk computed
+    one by one (each from its own parameters) and written by one job."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    return reduce(lambda left, right: left.unionByName(right),
+                  [frame.withColumn(PARTITION_INDEX, F.lit(position))
+                   for position, frame in enumerate(frames)])
+
+
+def write_partitions(frame: Any, paths: Sequence[Path], order_by: Sequence[str] = ()) -> list[int]:
+    """Replace each of `paths` (partition files of one table) with the rows of `frame` whose
+    PARTITION_INDEX is its position, as one Parquet file sorted by `order_by`, durably and
+    atomically; the row counts, in order.
+
+    One job writes them all: on a cluster, a job costs far more than a quiet hour's rows. Each
+    file is renamed into place on its own, as a run per partition would replace it."""
+    staging = paths[0].parent.parent / f".spark-{uuid.uuid4().hex}"
+    # A partition's rows meet in one task, which writes them as one file, already in order.
+    grouped = frame.repartition(PARTITION_INDEX).sortWithinPartitions(PARTITION_INDEX, *order_by)
+    try:
         try:
-            try:
-                single.write.mode("overwrite").parquet(str(staging))
-            except Exception as error:
-                if lost := lost_cluster(frame.sparkSession):
-                    raise ClusterLost(lost) from error
-                raise
-            parts = [part for part in staging.iterdir() if part.name.endswith(".parquet")]
+            grouped.write.mode("overwrite").partitionBy(PARTITION_INDEX).parquet(str(staging))
+        except Exception as error:
+            if lost := lost_cluster(frame.sparkSession):
+                raise ClusterLost(lost) from error
+            raise
+        schema = None
+        counts = []
+        for position, path in enumerate(paths):
+            parts = sorted((staging / f"{PARTITION_INDEX}={position}").glob("*.parquet"))
             if len(parts) > 1:
                 raise RuntimeError(f"one partition wrote {len(parts)} files in {staging}")
-            if parts:
-                parts[0].rename(temporary)
-            else:
-                # An empty result may write no part file: the schema alone, then.
-                import pyarrow as pa
+            with replacing(path) as temporary:
+                if parts:
+                    parts[0].rename(temporary)
+                else:
+                    # A partition without rows has no folder: its file holds the schema alone.
+                    import pyarrow as pa
+                    import pyarrow.parquet as pq
 
-                pq.write_table(pa.Table.from_pylist([], schema=_arrow_schema(frame)), temporary)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return pq.read_metadata(temporary).num_rows
+                    schema = schema or _arrow_schema(frame.drop(PARTITION_INDEX))
+                    pq.write_table(pa.Table.from_pylist([], schema=schema), temporary)
+                counts.append(_row_count(temporary))
+        return counts
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _row_count(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.read_metadata(path).num_rows
 
 
 def _arrow_schema(frame: Any) -> Any:
-    import pyarrow as pa
+    """The frame's columns as Arrow types, from its Spark schema (times in microseconds, as
+    Spark writes them), without running a job."""
+    from pyspark.sql.pandas.types import to_arrow_schema
 
-    return pa.Table.from_pandas(frame.limit(0).toPandas(), preserve_index=False).schema
+    return to_arrow_schema(frame.schema, timezone="UTC")

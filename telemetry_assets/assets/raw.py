@@ -27,7 +27,7 @@ from telemetry_assets import markdown
 from telemetry_assets.lake import Lake
 from telemetry_assets.partitions import Grain
 from telemetry_assets.resources import TelemetryStore
-from telemetry_assets.stage import Partition, chunk_plan, map_chunks, stage_policies
+from telemetry_assets.stage import Partition, map_chunks, stage_policies
 from telemetry_assets.tables import RAW_EVENTS, REJECTED_EVENTS
 from telemetry_core.durable import ensure_dir
 from telemetry_core.landing import (
@@ -39,7 +39,14 @@ from telemetry_core.landing import (
     landing_files,
     read_lines,
 )
-from telemetry_core.spark import query, views_session, write_single_file
+from telemetry_core.spark import (
+    member_conditions,
+    query,
+    tag_partitions,
+    tagged_union,
+    views_session,
+    write_partitions,
+)
 from telemetry_core.spark import session as spark_session
 from telemetry_core.sql import compute_connection, load_sql, window_params
 
@@ -72,16 +79,18 @@ def rejected_reasons(lake: Lake, window: TimeWindow) -> Counter:
     return reasons
 
 
-def split_on_spark(spark: Any, lake: Lake, key: str, window: TimeWindow,
-                   files: list[Path]) -> tuple[int, tuple[int, int, int, Counter]]:
-    """The hour's split on Spark: the lines are numbered on the driver (the same reader as
-    DuckDB's, with its gzip recovery), judged by raw_events.spark.sql on the cluster."""
-    lines, defects = read_lines(files)
+def split_on_spark(spark: Any, lake: Lake, hours: list[tuple[str, TimeWindow, list[Path]]]
+                   ) -> list[tuple[int, tuple[int, int, int, Counter]]]:
+    """The split of a chunk of hours on Spark: the lines are numbered on the driver (the same
+    reader as DuckDB's, with its gzip recovery), judged by raw_events.spark.sql on the cluster,
+    each hour's partitions written from its files' lines."""
+    lines, defects = read_lines([path for _key, _window, files in hours for path in files])
     # The lines go to the executors as a Parquet file beside the lake, which they all read: an
     # hour's lines through the driver's JVM would need its heap many times over.
     # (No colon in the name: a Hadoop path takes it for a URI scheme.)
+    first = hours[0][1]
     staged = (lake.root / SPARK_STAGING
-              / f"landing-lines-{window.start:%Y%m%dT%H}-{uuid.uuid4().hex}.parquet")
+              / f"landing-lines-{first.start:%Y%m%dT%H}-{uuid.uuid4().hex}.parquet")
     ensure_dir(staged.parent)
     # A run killed mid-hour leaves its file; no run lasts a day.
     for left in staged.parent.glob("landing-lines-*"):
@@ -90,23 +99,34 @@ def split_on_spark(spark: Any, lake: Lake, key: str, window: TimeWindow,
                 left.unlink()
     pq.write_table(lines, staged, compression="zstd")
     own = views_session(spark, parquet={"landing_lines": [staged]}, arrow={
-        "landing_arrivals": arrival_times([(window, files)]),
-        "stream_defects": pa.Table.from_pylist([vars(d) for d in defects], schema=DEFECT_SCHEMA),
+        "landing_arrivals": arrival_times([(window, files) for _key, window, files in hours]),
     })
-    classified = query(own, load_sql("raw", "raw_events.spark"), window_params(window)).persist()
+    window = TimeWindow(first.start, hours[-1][1].end)
+    verdicts = query(own, load_sql("raw", "raw_events.spark"), window_params(window)).persist()
+    names = [[str(path) for path in files] for _key, _window, files in hours]
+    of_hour = member_conditions("source_file", names)
     try:
-        classified.createOrReplaceTempView("classified")
-        events_in_hour = write_single_file(
-            classified.where("reject_reason is null").drop("reject_reason", "raw_line"),
-            lake.partition_path(RAW_EVENTS, window.start))
-        rejected_in_hour = write_single_file(
-            query(own, REJECTED_SQL, {"partition_key": key}),
-            lake.partition_path(REJECTED_EVENTS, window.start), order_by=REJECTED_ORDER)
+        events = write_partitions(
+            tag_partitions(verdicts.where("reject_reason is null")
+                           .drop("reject_reason", "raw_line"), of_hour),
+            [lake.partition_path(RAW_EVENTS, window.start) for _key, window, _files in hours])
+        rejected_by_hour = []
+        for (key, _window, _files), files, condition in zip(hours, names, of_hour, strict=True):
+            # Analysed as it is made: each hour's frame keeps its own two views.
+            verdicts.where(condition).createOrReplaceTempView("classified")
+            own.createDataFrame(pa.Table.from_pylist(
+                [vars(d) for d in defects if d.file in files], schema=DEFECT_SCHEMA)
+            ).createOrReplaceTempView("stream_defects")
+            rejected_by_hour.append(query(own, REJECTED_SQL, {"partition_key": key}))
+        rejected = write_partitions(
+            tagged_union(rejected_by_hour),
+            [lake.partition_path(REJECTED_EVENTS, window.start) for _key, window, _f in hours],
+            order_by=REJECTED_ORDER)
     finally:
-        classified.unpersist()
+        verdicts.unpersist()
         staged.unlink(missing_ok=True)
-    return (events_in_hour + rejected_in_hour,
-            (len(files), events_in_hour, rejected_in_hour, rejected_reasons(lake, window)))
+    return [(kept + bad, (len(files), kept, bad, rejected_reasons(lake, window)))
+            for (_key, window, files), kept, bad in zip(hours, events, rejected, strict=True)]
 
 
 @multi_asset(
@@ -137,9 +157,9 @@ def landing_events(context: AssetExecutionContext, store: TelemetryStore):
         listed = [(window, landing_files(settings.landing_dir, window.start))
                   for _key, window in chunk]
         if store.engine_name == "spark":
-            ((key, window),) = chunk
-            return [split_on_spark(spark_session(store.spark_master_url), lake, key, window,
-                                   listed[0][1])]
+            return split_on_spark(spark_session(store.spark_master_url), lake, [
+                (key, window, files) for (key, _), (window, files) in zip(chunk, listed,
+                                                                          strict=True)])
         with closing(compute_connection()) as con:
             defects = classify_hours(con, listed)
             several = len(chunk) > 1
@@ -170,8 +190,8 @@ def landing_events(context: AssetExecutionContext, store: TelemetryStore):
         return (events_in_hour + rejected_in_hour,
                 (len(files), events_in_hour, rejected_in_hour, rejected_reasons(lake, window)))
 
-    hours = map_chunks(context, RAW_EVENTS.name, Grain.HOUR, split, store.at_once, chunk_plan(
-        store, lambda window: landing_bytes(settings.landing_dir, window.start)))
+    hours = map_chunks(context, RAW_EVENTS.name, Grain.HOUR, split, store.at_once,
+                       lambda window: landing_bytes(settings.landing_dir, window.start))
     files_read = sum(files for files, _, _, _ in hours)
     events = sum(events for _, events, _, _ in hours)
     rejected = sum(rejected for _, _, rejected, _ in hours)

@@ -17,7 +17,6 @@ from telemetry_assets.resources import TelemetryStore
 from telemetry_assets.stage import (
     OUTCOMES_SQL,
     Partition,
-    chunk_plan,
     chunk_window,
     input_bytes,
     map_chunks,
@@ -27,7 +26,14 @@ from telemetry_assets.stage import (
     stage_params,
 )
 from telemetry_assets.tables import EVENT_OUTCOMES, FILTERED_EVENTS, RAW_EVENTS
-from telemetry_core.spark import query, views_session, write_single_file
+from telemetry_core.spark import (
+    query,
+    tag_partitions,
+    tagged_union,
+    views_session,
+    window_conditions,
+    write_partitions,
+)
 from telemetry_core.spark import session as spark_session
 from telemetry_core.sql import compute_connection, load_sql, utc_naive, window_params
 
@@ -70,9 +76,12 @@ def later_hours_to_rerun(lake: Lake, run: TimeWindow, horizon: timedelta) -> lis
     return [key_of(Grain.HOUR, hour) for (hour,) in hours]
 
 
-def keep_on_spark(spark: Any, lake: Lake, sql: str, window: TimeWindow,
-                  horizon: timedelta) -> tuple[int, dict[str, int]]:
-    """The hour's keep rules on Spark, from the same SQL and the same earlier copies."""
+def keep_on_spark(spark: Any, lake: Lake, sql: str, chunk: list[Partition],
+                  horizon: timedelta) -> list[tuple[int, dict[str, int]]]:
+    """The keep rules of a chunk of hours on Spark, from the same SQL and the same earlier
+    copies; each hour's filtered events and outcomes written as on DuckDB."""
+    window = chunk_window(chunk)
+    hours = [(hour.start, hour.end) for _key, hour in chunk]
     earlier = lake.partition_files(RAW_EVENTS, TimeWindow(window.start - horizon, window.start),
                                    existing_only=True)
     own = views_session(spark, parquet={
@@ -81,21 +90,28 @@ def keep_on_spark(spark: Any, lake: Lake, sql: str, window: TimeWindow,
     if not earlier:
         own.sql("select cast(null as string) as event_id, cast(null as timestamp) as event_time "
                 "where false").createOrReplaceTempView("earlier_raw_events")
-    classified = query(own, sql, stage_params(
+    verdicts = query(own, sql, stage_params(
         sql, window, dedupe_horizon_hours=horizon // timedelta(hours=1))).persist()
     try:
-        classified.createOrReplaceTempView("classified")
-        kept = write_single_file(classified.where("exclusion_reason is null")
-                                 .drop("exclusion_reason"),
-                                 lake.partition_path(FILTERED_EVENTS, window.start))
-        outcomes_path = lake.partition_path(EVENT_OUTCOMES, window.start)
-        write_single_file(query(own, OUTCOMES_SQL, {"hour": utc_naive(window.start)}),
-                          outcomes_path)
+        kept = write_partitions(
+            tag_partitions(verdicts.where("exclusion_reason is null").drop("exclusion_reason"),
+                           window_conditions("event_time", hours)),
+            [lake.partition_path(FILTERED_EVENTS, start) for start, _end in hours])
+        by_hour = []
+        for condition, (start, _end) in zip(window_conditions("event_time", hours), hours,
+                                            strict=True):
+            # Analysed as it is made: each hour's frame keeps its own `classified`.
+            verdicts.where(condition).createOrReplaceTempView("classified")
+            by_hour.append(query(own, OUTCOMES_SQL, {"hour": utc_naive(start)}))
+        outcome_paths = [lake.partition_path(EVENT_OUTCOMES, start) for start, _end in hours]
+        write_partitions(tagged_union(by_hour), outcome_paths)
     finally:
-        classified.unpersist()
-    # A handful of rows, read back rather than computed again.
-    outcomes = pq.read_table(outcomes_path, columns=["outcome", "events"]).to_pydict()
-    return kept, dict(zip(outcomes["outcome"], outcomes["events"], strict=True))
+        verdicts.unpersist()
+    # A handful of rows per hour, read back rather than computed again.
+    outcomes = [pq.read_table(path, columns=["outcome", "events"]).to_pydict()
+                for path in outcome_paths]
+    return [(count, dict(zip(hour["outcome"], hour["events"], strict=True)))
+            for count, hour in zip(kept, outcomes, strict=True)]
 
 
 @stage_asset(
@@ -112,8 +128,7 @@ def filtered_events(context: AssetExecutionContext, store: TelemetryStore) -> Ma
     def keep(chunk: list[Partition]) -> list[tuple[int, dict[str, int]]]:
         window = chunk_window(chunk)
         if store.engine_name == "spark":
-            return [keep_on_spark(spark_session(store.spark_master_url), lake, sql, window,
-                                  horizon)]
+            return keep_on_spark(spark_session(store.spark_master_url), lake, sql, chunk, horizon)
         with closing(compute_connection()) as con:
             register_inputs(con, lake, FILTERED_EVENTS.inputs, window)
             register_earlier_copies(con, lake, window, horizon)
@@ -139,7 +154,7 @@ def filtered_events(context: AssetExecutionContext, store: TelemetryStore) -> Ma
     outcomes: Counter = Counter()
     for hour_outcomes in map_chunks(context, FILTERED_EVENTS.name, Grain.HOUR, keep,
                                     store.at_once,
-                                    chunk_plan(store, input_bytes(lake, [RAW_EVENTS]))):
+                                    input_bytes(lake, [RAW_EVENTS])):
         outcomes.update(hour_outcomes)
     lake.publish_views([FILTERED_EVENTS, EVENT_OUTCOMES])
     windows = [window for _, window in windows_of(Grain.HOUR, list(context.partition_keys))]
