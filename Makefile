@@ -11,8 +11,11 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 # uv resolves the same pins as pip (the same versions) and installs them in seconds rather than
 # minutes: with pip, setting up took a fifth of make test's time on a fresh clone.
+# It also compiles their bytecode once: where PYTHONDONTWRITEBYTECODE is set (as on this project's
+# machines) every process would otherwise compile Dagster, pandas and great-expectations from
+# source, 11 s of the 16 s a test's subprocess took to import the definitions and run a check.
 UV_VERSION := 0.13.9
-UV := $(BIN)/uv pip install --quiet --python $(BIN)/python
+UV := $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python
 
 $(STAMP): pyproject.toml telemetry_client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
