@@ -2,11 +2,11 @@
 -- Grain: as daily_aggregate. Ids match case-insensitively; scenario_key and partner_key are the
 -- reference's own ids (null when unknown). Unknown ids stay, flagged by *_known.
 -- Window: date in [$window_start, $window_end).
--- Ids are trimmed of all whitespace, not only spaces as DuckDB's trim() does, by two anchored
--- regexp_replace calls that DuckDB and Spark SQL run alike (see filtered_events.sql).
+-- Ids are trimmed of all whitespace, not only spaces as a bare trim() does, as DuckDB and Spark
+-- SQL both run it (see filtered_events.sql).
 with scenario_reference as (
     select
-        lower(regexp_replace(regexp_replace(scenario_id, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', ''))
+        lower(trim(both ' ' || chr(9) || chr(10) || chr(13) from scenario_id))
             as match_key,
         scenario_id,
         scenario_name,
@@ -18,7 +18,7 @@ with scenario_reference as (
 
 customer_reference as (
     select
-        lower(regexp_replace(regexp_replace(partner_id, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', ''))
+        lower(trim(both ' ' || chr(9) || chr(10) || chr(13) from partner_id))
             as match_key,
         partner_id,
         partner_name,
@@ -40,10 +40,10 @@ select
     c.partner_id is not null as partner_known
 from daily_aggregate as d
 left join scenario_reference as s on s.match_key = lower(
-    regexp_replace(regexp_replace(d.scenario_id, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+    trim(both ' ' || chr(9) || chr(10) || chr(13) from d.scenario_id)
 )
 left join customer_reference as c on c.match_key = lower(
-    regexp_replace(regexp_replace(d.partner_id, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+    trim(both ' ' || chr(9) || chr(10) || chr(13) from d.partner_id)
 )
 where
     d.date >= cast(cast($window_start as timestamp) as date)

@@ -10,10 +10,10 @@
 -- counts, kept or not, so each hour's verdict depends only on the raw events: a window of many
 -- hours, a range run and a run per hour agree.
 --
--- SPEC §3 compares values trimmed of all whitespace (spaces, tabs, CR, LF), and DuckDB's trim()
--- strips only spaces. Two anchored regexp_replace calls trim alike in DuckDB and Spark SQL: each
--- pattern matches at most once, so DuckDB's replace-first and Spark's replace-all agree, and the
--- literal '\t' reaches DuckDB's regex engine as the escape \t and Spark's as a tab character.
+-- SPEC §3 compares values trimmed of all whitespace (spaces, tabs, CR, LF), and a bare trim()
+-- strips only spaces. The standard `trim(both <characters> from s)`, with the characters spelled
+-- by chr() (a '\t' literal is a tab to Spark and two characters to DuckDB), trims alike on both
+-- engines, at half the cost of two anchored regexp_replace calls.
 with events as (
     select
         *,
@@ -49,39 +49,37 @@ earlier_copies as (
 trimmed as (
     select
         *,
-        regexp_replace(regexp_replace(base_type, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+        trim(both ' ' || chr(9) || chr(10) || chr(13) from base_type)
             as base_type_trimmed,
-        regexp_replace(regexp_replace(cloud_environment, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+        trim(both ' ' || chr(9) || chr(10) || chr(13) from cloud_environment)
             as cloud_environment_trimmed,
-        regexp_replace(regexp_replace(operation_name, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+        trim(both ' ' || chr(9) || chr(10) || chr(13) from operation_name)
             as operation_name_trimmed,
-        regexp_replace(regexp_replace(request_type, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+        trim(both ' ' || chr(9) || chr(10) || chr(13) from request_type)
             as request_type_trimmed,
-        regexp_replace(regexp_replace(caller_name, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+        trim(both ' ' || chr(9) || chr(10) || chr(13) from caller_name)
             as caller_name_trimmed,
-        regexp_replace(regexp_replace(sc_scenario, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+        trim(both ' ' || chr(9) || chr(10) || chr(13) from sc_scenario)
             as sc_scenario_trimmed,
-        regexp_replace(regexp_replace(sc_partner, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+        trim(both ' ' || chr(9) || chr(10) || chr(13) from sc_partner)
             as sc_partner_trimmed,
-        regexp_replace(regexp_replace(test_header, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+        trim(both ' ' || chr(9) || chr(10) || chr(13) from test_header)
             as test_header_trimmed,
-        regexp_replace(regexp_replace(quote_is_test, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+        trim(both ' ' || chr(9) || chr(10) || chr(13) from quote_is_test)
             as quote_is_test_trimmed,
-        regexp_replace(regexp_replace(is_test, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+        trim(both ' ' || chr(9) || chr(10) || chr(13) from is_test)
             as is_test_trimmed,
-        regexp_replace(regexp_replace(cc_scenario, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+        trim(both ' ' || chr(9) || chr(10) || chr(13) from cc_scenario)
             as cc_scenario_trimmed,
-        regexp_replace(regexp_replace(cc_partner, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+        trim(both ' ' || chr(9) || chr(10) || chr(13) from cc_partner)
             as cc_partner_trimmed
     from events
 ),
 
 allow_list_entries as (
     select
-        lower(regexp_replace(
-            regexp_replace(operation_name, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', ''
-        )) as operation_key,
-        regexp_replace(regexp_replace(scenario_id, '^[ \t\r\n]+', ''), '[ \t\r\n]+$', '')
+        lower(trim(both ' ' || chr(9) || chr(10) || chr(13) from operation_name)) as operation_key,
+        trim(both ' ' || chr(9) || chr(10) || chr(13) from scenario_id)
             as scenario_id
     from operation_scenarios
 ),
