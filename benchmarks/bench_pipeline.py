@@ -124,6 +124,7 @@ def run(workdir: Path) -> None:
     files = [str(path) for path in landing_files(settings.landing_dir, HOUR)]
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")
+    con.execute("set enable_progress_bar = false")
     started = time.perf_counter()
     groups = len(con.execute(FLOOR_SQL, {"files": files}).fetchall())
     floor_seconds = time.perf_counter() - started
