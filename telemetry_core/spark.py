@@ -210,6 +210,22 @@ def run(spark: Any, sql: str, views: Mapping[str, Sequence[Path]],
 
 # The column a frame written by write_partitions carries: the position of each row's partition.
 PARTITION_INDEX = "_partition"
+# What a run killed mid-write leaves in a staging folder is removed once it is this old: no write
+# lasts a day, so nothing older is in use.
+STALE_AFTER_S = 24 * 3600
+
+
+def remove_stale(folder: Path, pattern: str) -> None:
+    """Remove the entries of `folder` matching `pattern` that a killed run left behind."""
+    import contextlib
+
+    for left in folder.glob(pattern):
+        with contextlib.suppress(FileNotFoundError):
+            if time.time() - left.stat().st_mtime > STALE_AFTER_S:
+                if left.is_dir():
+                    shutil.rmtree(left, ignore_errors=True)
+                else:
+                    left.unlink()
 
 
 def window_conditions(column: str, windows: Sequence[tuple[datetime, datetime]]) -> list[Any]:
@@ -262,6 +278,7 @@ def write_partitions(frame: Any, paths: Sequence[Path], order_by: Sequence[str] 
     One job writes them all: on a cluster, a job costs far more than a quiet hour's rows. Each
     file is renamed into place on its own, as a run per partition would replace it."""
     staging = paths[0].parent.parent / f".spark-{uuid.uuid4().hex}"
+    remove_stale(staging.parent, ".spark-*")
     # A partition's rows meet in one task, which writes them as one file, already in order.
     grouped = frame.repartition(PARTITION_INDEX).sortWithinPartitions(PARTITION_INDEX, *order_by)
     try:

@@ -3,8 +3,6 @@
 The `raw` group and its side output in the `quarantine` group: one parse decides both.
 """
 
-import contextlib
-import time
 import uuid
 from collections import Counter
 from contextlib import closing
@@ -42,6 +40,7 @@ from telemetry_core.landing import (
 from telemetry_core.spark import (
     member_conditions,
     query,
+    remove_stale,
     tag_partitions,
     tagged_union,
     views_session,
@@ -92,11 +91,7 @@ def split_on_spark(spark: Any, lake: Lake, hours: list[tuple[str, TimeWindow, li
     staged = (lake.root / SPARK_STAGING
               / f"landing-lines-{first.start:%Y%m%dT%H}-{uuid.uuid4().hex}.parquet")
     ensure_dir(staged.parent)
-    # A run killed mid-hour leaves its file; no run lasts a day.
-    for left in staged.parent.glob("landing-lines-*"):
-        with contextlib.suppress(FileNotFoundError):
-            if time.time() - left.stat().st_mtime > 24 * 3600:
-                left.unlink()
+    remove_stale(staged.parent, "landing-lines-*")
     pq.write_table(lines, staged, compression="zstd")
     own = views_session(spark, parquet={"landing_lines": [staged]}, arrow={
         "landing_arrivals": arrival_times([(window, files) for _key, window, files in hours]),

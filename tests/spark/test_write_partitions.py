@@ -1,6 +1,9 @@
 """One Spark job writes a chunk's partition files: each file holds its own rows only, in order,
-an empty partition still gets its file (the schema alone), and nothing is left beside them."""
+an empty partition still gets its file (the schema alone), and nothing is left beside them, not
+even what a killed write left a day ago."""
 
+import os
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -10,6 +13,7 @@ import pytest
 
 from telemetry_core.spark import (
     PARTITION_INDEX,
+    STALE_AFTER_S,
     session,
     stop_all,
     tag_partitions,
@@ -38,6 +42,14 @@ def test_each_partition_file_holds_its_window_rows_in_order_and_an_empty_one_its
     # An earlier file of the quiet hour is replaced, as a re-run replaces it.
     paths[1].parent.mkdir(parents=True)
     paths[1].write_bytes(b"an earlier partition file")
+    # A write SIGKILLed a day ago left its staging folder; one of a write still going is younger.
+    killed = tmp_path / "table" / ".spark-killed"
+    (killed / f"{PARTITION_INDEX}=0").mkdir(parents=True)
+    (killed / f"{PARTITION_INDEX}=0" / "part-0.parquet").write_bytes(b"half a file")
+    long_ago = time.time() - STALE_AFTER_S - 60
+    os.utime(killed, (long_ago, long_ago))
+    going = tmp_path / "table" / ".spark-going"
+    going.mkdir()
 
     counts = write_partitions(tag_partitions(frame, window_conditions("event_time", HOURS)),
                               paths, order_by=["rank"])
@@ -51,6 +63,6 @@ def test_each_partition_file_holds_its_window_rows_in_order_and_an_empty_one_its
         ranks = table.column("rank").to_pylist()
         assert ranks == sorted(ranks)
     assert sorted(path.name for path in (tmp_path / "table").iterdir()) == [
-        "hour=09", "hour=10", "hour=11"]
+        ".spark-going", "hour=09", "hour=10", "hour=11"]
     assert [sorted(p.name for p in path.parent.iterdir()) for path in paths] == [
         ["data.parquet"]] * 3
