@@ -168,9 +168,15 @@ def spark_sql(sql: str) -> str:
     return re.sub(r"\$([A-Za-z_][A-Za-z0-9_]*)", r":\1", sql)
 
 
+def time_text(moment: datetime) -> str:
+    """A naive UTC time as the text Spark casts to TIMESTAMP_NTZ: a Python datetime would arrive
+    as a zoned TIMESTAMP, not DuckDB's naive one."""
+    return f"{moment:%Y-%m-%d %H:%M:%S.%f}"
+
+
 def spark_args(params: Mapping[str, Any]) -> dict[str, Any]:
     """Parameter values as Spark binds them: a time as its text, cast by the SQL itself."""
-    return {name: f"{value:%Y-%m-%d %H:%M:%S.%f}" if isinstance(value, datetime) else value
+    return {name: time_text(value) if isinstance(value, datetime) else value
             for name, value in params.items()}
 
 
@@ -234,9 +240,8 @@ def window_conditions(column: str, windows: Sequence[tuple[datetime, datetime]])
     from pyspark.sql import functions as F
 
     placed = F.col(column).cast("timestamp")
-    # Literals as text: a Python datetime would arrive as a zoned TIMESTAMP, not DuckDB's naive one.
-    return [(placed >= F.expr(f"timestamp'{start:%Y-%m-%d %H:%M:%S.%f}'"))
-            & (placed < F.expr(f"timestamp'{end:%Y-%m-%d %H:%M:%S.%f}'"))
+    return [(placed >= F.expr(f"timestamp'{time_text(start)}'"))
+            & (placed < F.expr(f"timestamp'{time_text(end)}'"))
             for start, end in windows]
 
 
@@ -277,6 +282,9 @@ def write_partitions(frame: Any, paths: Sequence[Path], order_by: Sequence[str] 
 
     One job writes them all: on a cluster, a job costs far more than a quiet hour's rows. Each
     file is renamed into place on its own, as a run per partition would replace it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     staging = paths[0].parent.parent / f".spark-{uuid.uuid4().hex}"
     remove_stale(staging.parent, ".spark-*")
     # A partition's rows meet in one task, which writes them as one file, already in order.
@@ -299,21 +307,12 @@ def write_partitions(frame: Any, paths: Sequence[Path], order_by: Sequence[str] 
                     parts[0].rename(temporary)
                 else:
                     # A partition without rows has no folder: its file holds the schema alone.
-                    import pyarrow as pa
-                    import pyarrow.parquet as pq
-
                     schema = schema or _arrow_schema(frame.drop(PARTITION_INDEX))
                     pq.write_table(pa.Table.from_pylist([], schema=schema), temporary)
-                counts.append(_row_count(temporary))
+                counts.append(pq.read_metadata(temporary).num_rows)
         return counts
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _row_count(path: Path) -> int:
-    import pyarrow.parquet as pq
-
-    return pq.read_metadata(path).num_rows
 
 
 def _arrow_schema(frame: Any) -> Any:

@@ -82,6 +82,7 @@ def keep_on_spark(spark: Any, lake: Lake, sql: str, chunk: list[Partition],
     copies; each hour's filtered events and outcomes written as on DuckDB."""
     window = chunk_window(chunk)
     hours = [(hour.start, hour.end) for _key, hour in chunk]
+    of_hour = window_conditions("event_time", hours)
     earlier = lake.partition_files(RAW_EVENTS, TimeWindow(window.start - horizon, window.start),
                                    existing_only=True)
     own = views_session(spark, parquet={
@@ -95,11 +96,10 @@ def keep_on_spark(spark: Any, lake: Lake, sql: str, chunk: list[Partition],
     try:
         kept = write_partitions(
             tag_partitions(verdicts.where("exclusion_reason is null").drop("exclusion_reason"),
-                           window_conditions("event_time", hours)),
+                           of_hour),
             [lake.partition_path(FILTERED_EVENTS, start) for start, _end in hours])
         by_hour = []
-        for condition, (start, _end) in zip(window_conditions("event_time", hours), hours,
-                                            strict=True):
+        for condition, (start, _end) in zip(of_hour, hours, strict=True):
             # Analysed as it is made: each hour's frame keeps its own `classified`.
             verdicts.where(condition).createOrReplaceTempView("classified")
             by_hour.append(query(own, OUTCOMES_SQL, {"hour": utc_naive(start)}))
